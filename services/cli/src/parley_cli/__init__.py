@@ -1,0 +1,3 @@
+"""Parley cli."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""Parley consent."""
+
+__version__ = "0.1.0"

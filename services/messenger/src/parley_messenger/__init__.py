@@ -1,0 +1,3 @@
+"""Parley messenger."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""Parley sandbox."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""Parley scheduler."""
+
+__version__ = "0.1.0"

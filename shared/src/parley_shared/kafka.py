@@ -1,0 +1,88 @@
+"""Kafka wiring shared by the services: broker construction, publishing events, dead letters."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from faststream import BaseMiddleware
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.message import StreamMessage
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import ValidationError
+
+from parley_shared.events import Event
+from parley_shared.settings import KafkaSettings
+from parley_shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_REASON_HEADER = "x-parley-dead-letter-reason"
+DEAD_LETTER_SOURCE_HEADER = "x-parley-source-topic"
+
+
+def build_broker(
+    settings: KafkaSettings, tracer_provider: TracerProvider, *, client_id: str
+) -> KafkaBroker:
+    topics = Topics.for_prefix(settings.topic_prefix)
+    return KafkaBroker(
+        settings.bootstrap_servers,
+        client_id=client_id,
+        # acks=all: an event the broker acknowledged survives a broker failure.
+        acks="all",
+        # Idempotent producers are unsupported by the embedded broker; consumers are
+        # idempotent in the database instead, which real Kafka needs anyway.
+        enable_idempotence=False,
+        linger_ms=5,
+        allow_auto_create_topics=False,
+        middlewares=(
+            KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+            dead_letter_middleware(topics.dead_letters),
+        ),
+    )
+
+
+def dead_letter_middleware(dead_letter_topic: str) -> type[BaseMiddleware[Any, Any]]:
+    """Messages that cannot be decoded go to the dead-letter topic with the reason, then are
+    acknowledged, so one bad event never blocks a partition. Any other error propagates and
+    the message is redelivered."""
+
+    class DeadLetterMiddleware(BaseMiddleware[Any, Any]):
+        async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+            try:
+                return await call_next(msg)
+            except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as error:
+                reason = _describe(error)
+                source = str(getattr(msg.raw_message, "topic", "unknown"))
+                broker: KafkaBroker = self.context.get("broker")
+                await broker.publish(
+                    msg.body,
+                    dead_letter_topic,
+                    key=getattr(msg.raw_message, "key", None),
+                    headers={DEAD_LETTER_REASON_HEADER: reason, DEAD_LETTER_SOURCE_HEADER: source},
+                )
+                log.warning("dead-lettered a message from %s: %s", source, reason)
+                return None
+
+    return DeadLetterMiddleware
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        # Locations and messages only: input values may hold personal data.
+        parts = [
+            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+        ]
+        return "invalid event: " + "; ".join(parts)[:900]
+    return f"undecodable message: {type(error).__name__}"
+
+
+async def publish_event(broker: KafkaBroker, topic: str, event: Event) -> None:
+    await broker.publish(
+        event.model_dump(mode="json"),
+        topic,
+        key=event.kafka_key(),
+        headers={"x-parley-event-type": event.event_type},
+    )

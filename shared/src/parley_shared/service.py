@@ -1,0 +1,107 @@
+"""The HTTP and Kafka shell every service shares: lifespan, health endpoints, serving.
+
+A service's factory builds its broker, engine and routes, then hands them to
+``build_service_app``; nothing here connects until the app starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from faststream.kafka import KafkaBroker
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from parley_shared.database import ping, upgrade_to_head
+from parley_shared.settings import ServiceSettings
+from parley_shared.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceParts:
+    """What a service's factory assembled; the shell starts and stops it in order."""
+
+    name: str
+    version: str
+    settings: ServiceSettings
+    broker: KafkaBroker
+    engine: AsyncEngine
+    tracer_provider: TracerProvider
+    migrations_dir: Path
+    routers: Sequence[APIRouter] = ()
+    on_started: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
+    on_stopping: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
+
+
+def build_service_app(parts: ServiceParts) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if parts.settings.migrate_on_start:
+            log.info("%s: applying database migrations", parts.name)
+            await upgrade_to_head(parts.migrations_dir, parts.settings.database_url)
+        created = await ensure_topics(parts.settings.kafka)
+        if created:
+            log.info("%s: created topics %s", parts.name, ", ".join(created))
+        await parts.broker.start()
+        for hook in parts.on_started:
+            await hook()
+        log.info("%s: started", parts.name)
+        try:
+            yield
+        finally:
+            for hook in parts.on_stopping:
+                await hook()
+            # Stopping the broker finishes in-flight messages and commits their offsets.
+            await parts.broker.stop()
+            await parts.engine.dispose()
+            parts.tracer_provider.force_flush()
+            log.info("%s: stopped", parts.name)
+
+    app = FastAPI(title=f"Parley {parts.name}", version=parts.version, lifespan=lifespan)
+    app.state.parts = parts
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, str]:
+        return {"status": "ok", "service": parts.name}
+
+    @app.get("/health", tags=["health"])
+    async def ready(response: Response) -> dict[str, object]:
+        broker_ok = await parts.broker.ping(timeout=2.0)
+        database_ok = await ping(parts.engine)
+        healthy = broker_ok and database_ok
+        response.status_code = 200 if healthy else 503
+        return {
+            "status": "ok" if healthy else "unavailable",
+            "service": parts.name,
+            "version": parts.version,
+            "checks": {"broker": broker_ok, "database": database_ok},
+        }
+
+    for router in parts.routers:
+        app.include_router(router)
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=parts.tracer_provider, excluded_urls="health"
+    )
+    return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )

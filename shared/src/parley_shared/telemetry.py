@@ -1,0 +1,47 @@
+"""Tracing set-up: one TracerProvider per service, passed explicitly to every instrumentation.
+
+Passing the provider (instead of setting the global one) lets tests run several
+services in one process, each with its own ``service.name``, into one in-memory exporter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+log = logging.getLogger(__name__)
+
+
+def build_tracer_provider(
+    service_name: str,
+    service_version: str,
+    span_processors: tuple[SpanProcessor, ...] = (),
+) -> TracerProvider:
+    """A provider for one service.
+
+    With no processors given, spans go to OTLP when the standard ``OTEL_EXPORTER_OTLP_*``
+    variables name an endpoint, and nowhere otherwise.
+    """
+    resource = Resource.create({SERVICE_NAME: service_name, SERVICE_VERSION: service_version})
+    provider = TracerProvider(resource=resource)
+    processors = span_processors or _processors_from_environment()
+    for processor in processors:
+        provider.add_span_processor(processor)
+    return provider
+
+
+def _processors_from_environment() -> tuple[SpanProcessor, ...]:
+    wants_otlp = os.environ.get("OTEL_TRACES_EXPORTER", "otlp") == "otlp" and any(
+        os.environ.get(name)
+        for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+    if not wants_otlp:
+        return ()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    log.info("exporting traces over OTLP")
+    return (BatchSpanProcessor(OTLPSpanExporter()),)
