@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from parley_cli.local.broker import TansuBroker
 from parley_cli.local.postgres import EmbeddedPostgres
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import ensure_topics
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 
 @pytest.fixture(scope="session")

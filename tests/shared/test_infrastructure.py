@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from parley_shared.settings import KafkaSettings
+from parley_shared.topics import Topics
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from parley_shared.settings import KafkaSettings
-from parley_shared.topics import Topics
 from tests.support.kafka import payloads, produce_raw, read_topic
 
 

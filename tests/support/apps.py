@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI
-
 from parley_cli.local.ports import free_port
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
-
 from parley_shared.settings import KafkaSettings
 
 
