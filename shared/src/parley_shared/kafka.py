@@ -86,3 +86,23 @@ async def publish_event(broker: KafkaBroker, topic: str, event: Event) -> None:
         key=event.kafka_key(),
         headers={"x-parley-event-type": event.event_type},
     )
+
+
+class EventPublisher:
+    """A publisher declared on the broker, so the AsyncAPI document lists what a service
+    publishes and with which schema."""
+
+    def __init__(
+        self, broker: KafkaBroker, topic: str, event_type: type[Event], description: str
+    ) -> None:
+        self.topic = topic
+        self._publisher = broker.publisher(
+            topic, title=f"{topic}:{event_type.__name__}", schema=event_type, description=description
+        )
+
+    async def publish(self, event: Event) -> None:
+        await self._publisher.publish(
+            event.model_dump(mode="json"),
+            key=event.kafka_key(),
+            headers={"x-parley-event-type": event.event_type},
+        )

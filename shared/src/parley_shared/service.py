@@ -6,21 +6,25 @@ A service's factory builds its broker, engine and routes, then hands them to
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
 from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parley_shared.database import ping, upgrade_to_head
-from parley_shared.settings import ServiceSettings
+from parley_shared.settings import KafkaSettings, ServiceSettings
 from parley_shared.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -105,3 +109,43 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+
+
+def asyncapi_document(app: FastAPI) -> dict[str, object]:
+    """The AsyncAPI document FastStream generates from a built (not started) service."""
+    parts: ServiceParts = app.state.parts
+    spec = AsyncAPI(
+        parts.broker,
+        title=f"Parley {parts.name}",
+        version=parts.version,
+        description=f"Kafka topics that {parts.name} consumes and publishes.",
+    ).to_specification()
+    document: dict[str, object] = spec.to_jsonable()
+    return document
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def service_main(
+    settings_factory: Callable[[], SettingsT],
+    create_app: Callable[[SettingsT], FastAPI],
+    argv: Sequence[str] | None = None,
+) -> None:
+    """A service's command line: no argument serves it; ``asyncapi`` prints its document."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    settings = settings_factory()
+    if args == ["asyncapi"]:
+        # Default Kafka settings: the document describes the contract, not one deployment.
+        documented = create_app(settings.model_copy(update={"kafka": KafkaSettings()}))
+        print(json.dumps(asyncapi_document(documented), indent=2, sort_keys=True))
+        return
+    app = create_app(settings)
+    if args:
+        raise SystemExit(f"usage: {parts_name(app)} [asyncapi]")
+    serve(app, settings)
+
+
+def parts_name(app: FastAPI) -> str:
+    parts: ServiceParts = app.state.parts
+    return parts.name

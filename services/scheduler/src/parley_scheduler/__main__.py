@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-from parley_shared.service import serve
-
 from parley_scheduler.bootstrap import create_app
 from parley_scheduler.settings import SchedulerSettings
+from parley_shared.service import service_main
 
 
 def main() -> None:
-    settings = SchedulerSettings()
-    serve(create_app(settings), settings)
+    service_main(SchedulerSettings, create_app)
 
 
 if __name__ == "__main__":

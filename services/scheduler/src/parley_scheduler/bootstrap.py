@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 from parley_shared.clock import Clock, clock_for
 from parley_shared.database import create_engine
-from parley_shared.kafka import build_broker
+from parley_shared.events import ReminderProposed
+from parley_shared.kafka import EventPublisher, build_broker
 from parley_shared.service import ServiceParts, build_service_app
 from parley_shared.telemetry import build_tracer_provider
 from parley_shared.topics import Topics
@@ -36,8 +37,12 @@ def create_app(
     broker = build_broker(settings.kafka, tracer_provider, client_id=SERVICE_NAME)
     store = SchedulerStore(engine)
     publisher = ProposalPublisher(
-        broker,
-        Topics.for_prefix(settings.kafka.topic_prefix).proposals,
+        EventPublisher(
+            broker,
+            Topics.for_prefix(settings.kafka.topic_prefix).proposals,
+            ReminderProposed,
+            "A proposed reminder: one campaign step for one debtor.",
+        ),
         tracer_provider.get_tracer("parley_scheduler"),
     )
     broker.include_router(build_router(settings.kafka, store))

@@ -30,9 +30,7 @@ class EmbeddedPostgres:
 
             self.workdir.mkdir(parents=True, exist_ok=True)
             try:
-                self._server = get_server(
-                    self.workdir / "pgdata", cleanup_mode="stop"
-                )
+                self._server = get_server(self.workdir / "pgdata", cleanup_mode="stop")
             except Exception as error:
                 raise LocalServiceError(
                     f"PostgreSQL did not start ({error}); see its log at {self.log_path}"

@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind, Tracer
 from parley_shared.events import ReminderProposed
-from parley_shared.kafka import publish_event
+from parley_shared.kafka import EventPublisher
 
 # Sends in flight at once: enough for the client to batch, few enough to bound memory.
 _CONCURRENCY = 256
 
 
 class ProposalPublisher:
-    def __init__(self, broker: KafkaBroker, topic: str, tracer: Tracer) -> None:
-        self._broker = broker
-        self._topic = topic
+    def __init__(self, events: EventPublisher, tracer: Tracer) -> None:
+        self._events = events
         self._tracer = tracer
 
     async def publish(self, proposals: Sequence[ReminderProposed]) -> None:
@@ -39,4 +37,4 @@ class ProposalPublisher:
                 "parley.channel": proposal.channel.value,
             },
         ):
-            await publish_event(self._broker, self._topic, proposal)
+            await self._events.publish(proposal)
