@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from parley_scheduler.domain.accounts import parse_accounts
 from parley_scheduler.domain.campaign import CampaignError, parse_campaign
 from parley_scheduler.domain.planning import plan_first_step
@@ -34,9 +33,7 @@ def test_a_campaign_with_a_bad_channel_is_refused_naming_the_line_and_field() ->
     broken = CAMPAIGN.replace("channel: sms", "channel: pigeon")
     with pytest.raises(CampaignError) as error:
         parse_campaign(broken)
-    assert error.value.problems == [
-        "line 6, steps.0.channel: Input should be 'sms' or 'email'"
-    ]
+    assert error.value.problems == ["line 6, steps.0.channel: Input should be 'sms' or 'email'"]
 
 
 def test_a_campaign_that_is_not_yaml_says_where() -> None:
@@ -73,7 +70,9 @@ def test_planning_twice_gives_the_same_proposal_ids() -> None:
 def test_a_new_campaign_version_gets_new_ids() -> None:
     accounts = parse_accounts(ACCOUNTS).accounts
     v1 = plan_first_step(parse_campaign(CAMPAIGN), accounts, NOW)
-    v2 = plan_first_step(parse_campaign(CAMPAIGN.replace("version: 1", "version: 2")), accounts, NOW)
+    v2 = plan_first_step(
+        parse_campaign(CAMPAIGN.replace("version: 1", "version: 2")), accounts, NOW
+    )
     assert not {p.proposal_id for p in v1.proposals} & {p.proposal_id for p in v2.proposals}
 
 

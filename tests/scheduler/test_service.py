@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-
 from parley_scheduler.bootstrap import create_app
 from parley_scheduler.settings import SchedulerSettings
 from parley_shared.events import ReminderProposed
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from tests.scheduler.test_domain import ACCOUNTS, CAMPAIGN
 from tests.support.apps import running_app
 from tests.support.kafka import payloads, read_topic

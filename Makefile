@@ -1,0 +1,48 @@
+# Two commands matter: `make demo` and `make test`. Both install what they need first.
+PYTHON ?= python3
+# uv from PATH if there is one, else a private copy installed from PyPI into .tools/.
+UV_ON_PATH := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV_ON_PATH),)
+UV := .tools/bin/uv
+UV_DEP := .tools/bin/uv
+else
+UV := $(UV_ON_PATH)
+UV_DEP :=
+endif
+SERVICES := scheduler consent messenger
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install demo up test lint typecheck unit asyncapi clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet 'uv>=0.9,<0.14'
+
+install: $(UV_DEP)
+	$(UV) sync --all-packages --frozen --python $(PYTHON)
+
+demo: install
+	$(UV) run --no-sync parley demo
+
+up: install
+	$(UV) run --no-sync parley up
+
+lint: install
+	$(UV) run --no-sync ruff check .
+	$(UV) run --no-sync ruff format --check .
+
+typecheck: install
+	$(UV) run --no-sync mypy -p parley_shared -p parley_scheduler -p parley_consent \
+		-p parley_messenger -p parley_sandbox -p parley_cli
+
+test: lint typecheck
+	$(UV) run --no-sync pytest
+
+asyncapi: install
+	mkdir -p docs/asyncapi
+	for service in $(SERVICES); do \
+		$(UV) run --no-sync python -m parley_$$service asyncapi > docs/asyncapi/$$service.json || exit 1; \
+	done
+
+clean:
+	rm -rf .parley .tools
