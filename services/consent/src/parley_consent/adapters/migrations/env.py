@@ -1,0 +1,6 @@
+"""Alembic environment of the consent service: its tables, in its own schema."""
+
+from parley_consent.adapters.database import SCHEMA, metadata
+from parley_shared.database import run_migrations_in_env
+
+run_migrations_in_env(metadata, SCHEMA)

@@ -1,0 +1,55 @@
+"""The one factory: builds the consent service from its settings. Nothing connects here;
+connections open when the returned app's lifespan starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import SpanProcessor
+from parley_shared.clock import Clock, clock_for
+from parley_shared.database import create_engine
+from parley_shared.kafka import build_broker
+from parley_shared.service import ServiceParts, build_service_app
+from parley_shared.telemetry import build_tracer_provider
+from parley_shared.topics import Topics
+
+from parley_consent import __version__
+from parley_consent.adapters.database import ConsentRepository
+from parley_consent.entrypoints.http import build_http_router
+from parley_consent.entrypoints.kafka import build_kafka_router
+from parley_consent.settings import ConsentSettings
+
+SERVICE_NAME = "parley-consent"
+MIGRATIONS_DIR = Path(__file__).parent / "adapters" / "migrations"
+
+
+def create_app(
+    settings: ConsentSettings,
+    *,
+    span_processors: tuple[SpanProcessor, ...] = (),
+    clock: Clock | None = None,
+) -> FastAPI:
+    tracer_provider = build_tracer_provider(SERVICE_NAME, __version__, span_processors)
+    engine = create_engine(settings.database_url, tracer_provider)
+    broker = build_broker(settings.kafka, tracer_provider, client_id=SERVICE_NAME)
+    repository = ConsentRepository(engine)
+    clock = clock or clock_for(settings.simulated_start, settings.simulated_speed)
+    broker.include_router(
+        build_kafka_router(settings, broker=broker, repository=repository, clock=clock)
+    )
+    http_router = build_http_router(
+        broker=broker, repository=repository, topics=Topics.for_prefix(settings.kafka.topic_prefix)
+    )
+    return build_service_app(
+        ServiceParts(
+            name="consent",
+            version=__version__,
+            settings=settings,
+            broker=broker,
+            engine=engine,
+            tracer_provider=tracer_provider,
+            migrations_dir=MIGRATIONS_DIR,
+            routers=(http_router,),
+        )
+    )

@@ -1,0 +1,1 @@
+"""How work reaches the consent service: Kafka subscribers and HTTP routes."""

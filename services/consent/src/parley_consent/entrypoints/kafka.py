@@ -1,0 +1,64 @@
+"""Kafka subscribers: proposals in, decisions out; consent changes recorded.
+
+Offsets are committed only after the handler returns (``NACK_ON_ERROR``): a failure
+before the decision is stored and published leaves the proposal to be redelivered, and
+the stored decision makes that redelivery harmless. Undecodable messages are sent to the
+dead-letter topic by the broker's middleware.
+"""
+
+from __future__ import annotations
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.subscriber.usecase import DefaultSubscriber
+from parley_shared.clock import Clock
+from parley_shared.events import ConsentChanged, ReminderProposed
+from parley_shared.kafka import publish_event
+from parley_shared.topics import Topics
+
+from parley_consent.handlers import ConsentStore, apply_consent_change, decide_on_proposal
+from parley_consent.settings import ConsentSettings
+
+
+def build_kafka_router(
+    settings: ConsentSettings,
+    *,
+    broker: KafkaBroker,
+    repository: ConsentStore,
+    clock: Clock,
+) -> KafkaRouter:
+    """The consent service's subscribers; ``broker`` is the one the router is included in,
+    used to publish decisions."""
+    kafka = settings.kafka
+    topics = Topics.for_prefix(kafka.topic_prefix)
+    router = KafkaRouter()
+
+    def subscriber(topic: str, description: str) -> DefaultSubscriber:
+        return router.subscriber(
+            topic,
+            group_id=f"{kafka.group_prefix}.consent",
+            # A new consumer group must not skip proposals made before it first joined.
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            session_timeout_ms=kafka.session_timeout_ms,
+            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+            description=description,
+        )
+
+    @subscriber(topics.proposals, "Decide on each proposed reminder and publish the decision.")
+    async def on_reminder_proposed(proposal: ReminderProposed) -> None:
+        decision = await decide_on_proposal(
+            proposal,
+            store=repository,
+            clock=clock,
+            rule_set_version=settings.rule_set_version,
+        )
+        # The decision is committed by now: publishing it after a crash here only
+        # happens on redelivery, and then it is the identical stored decision.
+        await publish_event(broker, topics.decisions, decision)
+
+    @subscriber(topics.consent_changes, "Record each consent change (idempotent by event id).")
+    async def on_consent_changed(change: ConsentChanged) -> None:
+        await apply_consent_change(change, store=repository)
+
+    return router

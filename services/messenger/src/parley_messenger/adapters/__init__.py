@@ -1,0 +1,1 @@
+"""The messenger's I/O: PostgreSQL, provider SDKs, template files."""
