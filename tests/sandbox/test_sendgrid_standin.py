@@ -44,8 +44,9 @@ def wire_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[WireRequest, WireRes
     def recording(
         self: HttpClient, opener: Any, request: urllib.request.Request, timeout: Any = None
     ) -> Any:
+        body = request.data if isinstance(request.data, bytes) else None
         wire_request = WireRequest(
-            request.get_method(), request.full_url, dict(request.header_items()), request.data
+            request.get_method(), request.full_url, dict(request.header_items()), body
         )
         try:
             response = original(self, opener, request, timeout=timeout)

@@ -43,8 +43,10 @@ def capture_exchanges(client: Client) -> list[requests.Response]:
 
 def wire(response: requests.Response) -> tuple[WireRequest, WireResponse]:
     prepared = response.request
-    body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
-    request = WireRequest(str(prepared.method), str(prepared.url), dict(prepared.headers), body)
+    raw = prepared.body
+    body = raw.encode() if isinstance(raw, str) else raw if isinstance(raw, bytes) else None
+    headers = {k: v if isinstance(v, str) else v.decode() for k, v in prepared.headers.items()}
+    request = WireRequest(str(prepared.method), str(prepared.url), headers, body)
     return request, WireResponse(response.status_code, dict(response.headers), response.content)
 
 

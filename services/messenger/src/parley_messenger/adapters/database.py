@@ -143,10 +143,3 @@ class SendStore:
                 await connection.execute(select(sends).where(sends.c.proposal_id == proposal_id))
             ).first()
         return None if row is None else _record(row)
-
-    async def get(self, proposal_id: uuid.UUID) -> SendRecord | None:
-        async with self._engine.connect() as connection:
-            row = (
-                await connection.execute(select(sends).where(sends.c.proposal_id == proposal_id))
-            ).first()
-        return None if row is None else _record(row)

@@ -51,8 +51,6 @@ def build_mail(message: OutboundMessage, from_email: str, from_name: str) -> Mai
 
 
 class SendGridSender:
-    provider = "sendgrid"
-
     def __init__(
         self, settings: SendGridSettings, tracer_provider: TracerProvider, *, timeout: float
     ) -> None:

@@ -64,8 +64,6 @@ class HttpxTwilioHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio is
 
 
 class TwilioSender:
-    provider = "twilio"
-
     def __init__(
         self, settings: TwilioSettings, tracer_provider: TracerProvider, *, timeout: float
     ) -> None:
