@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from parley_consent.entrypoints.http import build_http_router
 from parley_consent.entrypoints.kafka import build_kafka_router
 from parley_consent.settings import ConsentSettings
-from parley_shared.events import ContactDecision, Verdict
-from parley_shared.kafka import DEAD_LETTER_REASON_HEADER, build_broker
+from parley_shared.events import ConsentChanged, ContactDecision, Verdict
+from parley_shared.kafka import DEAD_LETTER_REASON_HEADER, EventPublisher, build_broker
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
 
@@ -34,6 +34,7 @@ TOPICS = Topics.for_prefix("")
 class Wired:
     broker: KafkaBroker
     store: InMemoryConsentStore
+    changes: EventPublisher
     decisions: list[tuple[ContactDecision, bytes | None]] = field(default_factory=list)
     dead_letters: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
     published_changes: list[str] = field(default_factory=list)
@@ -44,12 +45,14 @@ async def wired() -> AsyncIterator[Wired]:
     settings = ConsentSettings(kafka=KafkaSettings())
     broker = build_broker(settings.kafka, TracerProvider(), client_id="test")
     store = InMemoryConsentStore()
+    decisions = EventPublisher(broker, TOPICS.decisions, ContactDecision, "decisions")
     broker.include_router(
         build_kafka_router(
-            settings, broker=broker, repository=store, clock=FixedClock(NOON_EASTERN)
+            settings, decisions=decisions, repository=store, clock=FixedClock(NOON_EASTERN)
         )
     )
-    wiring = Wired(broker=broker, store=store)
+    changes = EventPublisher(broker, TOPICS.consent_changes, ConsentChanged, "changes")
+    wiring = Wired(broker=broker, store=store, changes=changes)
 
     @broker.subscriber(TOPICS.decisions)
     async def collect_decision(decision: ContactDecision, message: KafkaMessage) -> None:
@@ -97,9 +100,7 @@ async def test_a_malformed_proposal_is_dead_lettered_with_the_reason(wired: Wire
 
 def _http_app(wired: Wired) -> FastAPI:
     app = FastAPI()
-    app.include_router(
-        build_http_router(broker=wired.broker, repository=wired.store, topics=TOPICS)
-    )
+    app.include_router(build_http_router(consent_changes=wired.changes, repository=wired.store))
     return app
 
 

@@ -6,13 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
-from pydantic_settings import BaseSettings
-
 from parley_consent.settings import ConsentSettings
 from parley_messenger.settings import MessengerSettings
 from parley_sandbox.settings import SandboxSettings
 from parley_scheduler.settings import SchedulerSettings
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

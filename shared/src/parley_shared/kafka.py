@@ -97,7 +97,10 @@ class EventPublisher:
     ) -> None:
         self.topic = topic
         self._publisher = broker.publisher(
-            topic, title=f"{topic}:{event_type.__name__}", schema=event_type, description=description
+            topic,
+            title=f"{topic}:{event_type.__name__}",
+            schema=event_type,
+            description=description,
         )
 
     async def publish(self, event: Event) -> None:

@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 from parley_shared.clock import Clock, clock_for
 from parley_shared.database import create_engine
-from parley_shared.kafka import build_broker
+from parley_shared.events import ConsentChanged, ContactDecision
+from parley_shared.kafka import EventPublisher, build_broker
 from parley_shared.service import ServiceParts, build_service_app
 from parley_shared.telemetry import build_tracer_provider
 from parley_shared.topics import Topics
@@ -35,15 +36,23 @@ def create_app(
     broker = build_broker(settings.kafka, tracer_provider, client_id=SERVICE_NAME)
     repository = ConsentRepository(engine)
     clock = clock or clock_for(settings.simulated_start, settings.simulated_speed)
+    topics = Topics.for_prefix(settings.kafka.topic_prefix)
+    decisions = EventPublisher(
+        broker, topics.decisions, ContactDecision, "The verdict on each proposed reminder."
+    )
+    consent_changes = EventPublisher(
+        broker,
+        topics.consent_changes,
+        ConsentChanged,
+        "Consent changes recorded over HTTP, for every service that honours them.",
+    )
     broker.include_router(
-        build_kafka_router(settings, broker=broker, repository=repository, clock=clock)
+        build_kafka_router(settings, decisions=decisions, repository=repository, clock=clock)
     )
-    http_router = build_http_router(
-        broker=broker, repository=repository, topics=Topics.for_prefix(settings.kafka.topic_prefix)
-    )
+    http_router = build_http_router(consent_changes=consent_changes, repository=repository)
     return build_service_app(
         ServiceParts(
-            name="consent",
+            name=SERVICE_NAME,
             version=__version__,
             settings=settings,
             broker=broker,

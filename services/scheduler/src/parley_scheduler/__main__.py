@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+from parley_shared.service import service_main
+
 from parley_scheduler.bootstrap import create_app
 from parley_scheduler.settings import SchedulerSettings
-from parley_shared.service import service_main
 
 
 def main() -> None:

@@ -6,10 +6,8 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Response, status
-from faststream.kafka import KafkaBroker
 from parley_shared.events import ConsentChanged, ContactDecision
-from parley_shared.kafka import publish_event
-from parley_shared.topics import Topics
+from parley_shared.kafka import EventPublisher
 from pydantic import BaseModel
 
 from parley_consent.handlers import ConsentStore, apply_consent_change
@@ -23,9 +21,7 @@ class DecisionRecord(BaseModel):
     recorded_at: datetime
 
 
-def build_http_router(
-    *, broker: KafkaBroker, repository: ConsentStore, topics: Topics
-) -> APIRouter:
+def build_http_router(*, consent_changes: EventPublisher, repository: ConsentStore) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["consent"])
 
     @router.post(
@@ -37,7 +33,7 @@ def build_http_router(
         recorded = await apply_consent_change(change, store=repository)
         # Published on every call, even a repeat: if an earlier call stored the change but
         # failed to publish, the client's retry delivers it. Consumers ignore duplicates.
-        await publish_event(broker, topics.consent_changes, recorded.change)
+        await consent_changes.publish(recorded.change)
         if not recorded.newly_recorded:
             response.status_code = status.HTTP_200_OK
         return recorded.change

@@ -9,11 +9,11 @@ dead-letter topic by the broker's middleware.
 from __future__ import annotations
 
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka import KafkaRouter
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from parley_shared.clock import Clock
 from parley_shared.events import ConsentChanged, ReminderProposed
-from parley_shared.kafka import publish_event
+from parley_shared.kafka import EventPublisher
 from parley_shared.topics import Topics
 
 from parley_consent.handlers import ConsentStore, apply_consent_change, decide_on_proposal
@@ -23,12 +23,11 @@ from parley_consent.settings import ConsentSettings
 def build_kafka_router(
     settings: ConsentSettings,
     *,
-    broker: KafkaBroker,
+    decisions: EventPublisher,
     repository: ConsentStore,
     clock: Clock,
 ) -> KafkaRouter:
-    """The consent service's subscribers; ``broker`` is the one the router is included in,
-    used to publish decisions."""
+    """The consent service's subscribers; decisions go out through ``decisions``."""
     kafka = settings.kafka
     topics = Topics.for_prefix(kafka.topic_prefix)
     router = KafkaRouter()
@@ -55,7 +54,7 @@ def build_kafka_router(
         )
         # The decision is committed by now: publishing it after a crash here only
         # happens on redelivery, and then it is the identical stored decision.
-        await publish_event(broker, topics.decisions, decision)
+        await decisions.publish(decision)
 
     @subscriber(topics.consent_changes, "Record each consent change (idempotent by event id).")
     async def on_consent_changed(change: ConsentChanged) -> None:
