@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Literal, TypedDict
 
-from faststream import BaseMiddleware
+from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.message import StreamMessage
@@ -42,6 +42,28 @@ def build_broker(
             dead_letter_middleware(topics.dead_letters),
         ),
     )
+
+
+class ConsumerGroupOptions(TypedDict):
+    group_id: str
+    auto_offset_reset: Literal["earliest"]
+    ack_policy: AckPolicy
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+
+
+def consumer_group_options(kafka: KafkaSettings, service: str) -> ConsumerGroupOptions:
+    """Subscriber options every Parley consumer uses: one group per service, starting from
+    the earliest offset (a new group must not skip what was published before it joined),
+    and offsets committed only after the handler returned; an error redelivers, and the
+    handlers' idempotent stores make redelivery safe."""
+    return {
+        "group_id": f"{kafka.group_prefix}.{service}",
+        "auto_offset_reset": "earliest",
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "session_timeout_ms": kafka.session_timeout_ms,
+        "heartbeat_interval_ms": kafka.heartbeat_interval_ms,
+    }
 
 
 def dead_letter_middleware(dead_letter_topic: str) -> type[BaseMiddleware[Any, Any]]:

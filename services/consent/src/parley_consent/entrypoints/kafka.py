@@ -8,12 +8,11 @@ dead-letter topic by the broker's middleware.
 
 from __future__ import annotations
 
-from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from parley_shared.clock import Clock
 from parley_shared.events import ConsentChanged, ReminderProposed
-from parley_shared.kafka import EventPublisher
+from parley_shared.kafka import EventPublisher, consumer_group_options
 from parley_shared.topics import Topics
 
 from parley_consent.handlers import ConsentStore, apply_consent_change, decide_on_proposal
@@ -34,14 +33,7 @@ def build_kafka_router(
 
     def subscriber(topic: str, description: str) -> DefaultSubscriber:
         return router.subscriber(
-            topic,
-            group_id=f"{kafka.group_prefix}.consent",
-            # A new consumer group must not skip proposals made before it first joined.
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            session_timeout_ms=kafka.session_timeout_ms,
-            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
-            description=description,
+            topic, **consumer_group_options(kafka, "consent"), description=description
         )
 
     @subscriber(topics.proposals, "Decide on each proposed reminder and publish the decision.")

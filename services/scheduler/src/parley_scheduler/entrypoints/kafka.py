@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 from parley_shared.events import ContactDecision
+from parley_shared.kafka import consumer_group_options
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
 
@@ -16,11 +16,7 @@ def build_router(kafka: KafkaSettings, store: SchedulerStore) -> KafkaRouter:
 
     @router.subscriber(
         topics.decisions,
-        group_id=f"{kafka.group_prefix}.scheduler",
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        session_timeout_ms=kafka.session_timeout_ms,
-        heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        **consumer_group_options(kafka, "scheduler"),
         title="scheduler: record decisions",
         description="Records each decision about a proposal.",
     )
