@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.consent.builders import PHONE, opt_out, proposal
 from tests.consent.fakes import FixedClock
 from tests.support.apps import running_app
-from tests.support.kafka import payloads, produce_raw, read_topic
+from tests.support.kafka import payloads, produce_raw, read_topic, wait_for
 
 # 16:00Z is 12:00 in New York and 11:00 in Chicago: inside every lawful window used here.
 NOON_EASTERN = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
@@ -151,6 +151,27 @@ async def test_an_address_opted_out_over_http_is_vetoed_for_every_debtor(
     published = await read_topic(kafka_settings, changes_topic, at_least=2)
     assert {record.key for record in published} == {b"d-1"}
     assert {payload["event_id"] for payload in payloads(published)} == {str(change.event_id)}
+
+
+async def test_an_opt_out_published_on_the_consent_topic_is_applied(
+    kafka_settings: KafkaSettings, database_url: str, client: httpx.AsyncClient
+) -> None:
+    # E.g. the messenger relaying a STOP reply: it arrives over Kafka, not HTTP.
+    change = opt_out(NOON_EASTERN, debtor_id="d-1", channel=Channel.SMS)
+    topic = Topics.for_prefix(kafka_settings.topic_prefix).consent_changes
+    await produce_raw(
+        kafka_settings, topic, [change.model_dump_json().encode()] * 2, key=change.kafka_key()
+    )
+
+    async def recorded() -> bool:
+        count = await _scalar(database_url, "SELECT count(*) FROM consent.consent_changes")
+        return count == 1
+
+    assert await wait_for(recorded)
+    await _propose(kafka_settings, proposal(debtor_id="d-1"))
+    [decision] = await _decisions(kafka_settings, at_least=1)
+    assert decision.verdict is Verdict.VETOED
+    assert decision.reasons[0].explanation.startswith("The debtor opted out of sms contact")
 
 
 async def test_an_invalid_consent_change_is_refused_and_nothing_is_stored(

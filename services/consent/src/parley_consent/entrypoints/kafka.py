@@ -31,12 +31,17 @@ def build_kafka_router(
     topics = Topics.for_prefix(kafka.topic_prefix)
     router = KafkaRouter()
 
-    def subscriber(topic: str, description: str) -> DefaultSubscriber:
+    # One consumer group per subscriber: a group whose members subscribe to different
+    # topics sometimes never completes a rebalance on the embedded broker (Tansu) after a
+    # restart, and separate groups also keep one topic's rebalances from pausing the other.
+    def subscriber(topic: str, group: str, description: str) -> DefaultSubscriber:
         return router.subscriber(
-            topic, **consumer_group_options(kafka, "consent"), description=description
+            topic, **consumer_group_options(kafka, group), description=description
         )
 
-    @subscriber(topics.proposals, "Decide on each proposed reminder and publish the decision.")
+    @subscriber(
+        topics.proposals, "consent", "Decide on each proposed reminder and publish the decision."
+    )
     async def on_reminder_proposed(proposal: ReminderProposed) -> None:
         decision = await decide_on_proposal(
             proposal,
@@ -48,7 +53,11 @@ def build_kafka_router(
         # happens on redelivery, and then it is the identical stored decision.
         await decisions.publish(decision)
 
-    @subscriber(topics.consent_changes, "Record each consent change (idempotent by event id).")
+    @subscriber(
+        topics.consent_changes,
+        "consent.changes",
+        "Record each consent change (idempotent by event id).",
+    )
     async def on_consent_changed(change: ConsentChanged) -> None:
         await apply_consent_change(change, store=repository)
 
