@@ -32,6 +32,7 @@ async def ping(engine: AsyncEngine) -> bool:
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:
+        # Any failure means "not reachable" to a health probe, which reports it as a 503.
         return False
     return True
 
