@@ -9,7 +9,7 @@ the debtor it concerns (the Kafka key).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -53,6 +53,58 @@ class Event(BaseModel):
         return self.debtor_id.encode()
 
 
+class AddressProvenance(StrEnum):
+    """How the collector came to hold an email address or number (Reg F 1006.6(d)(4))."""
+
+    CONSUMER_USED = "consumer_used"
+    CONSUMER_CONSENTED = "consumer_consented"
+    CREDITOR_NOTICE = "creditor_notice"
+    PRIOR_COLLECTOR = "prior_collector"
+    UNKNOWN = "unknown"
+
+
+class AddressFacts(BaseModel):
+    """What is known about the address being contacted; the consent rules judge eligibility."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    provenance: AddressProvenance = AddressProvenance.UNKNOWN
+    employer_provided: bool = False
+    consent_evidence: str | None = Field(
+        default=None, description="Reference to the consumer's consent, e.g. a signed form id."
+    )
+    consented_at: AwareDatetime | None = None
+    confirmed_at: AwareDatetime | None = Field(
+        default=None,
+        description="Last time the consumer texted from the number or a reassigned-number "
+        "check showed it still theirs.",
+    )
+
+
+class SendWindow(BaseModel):
+    """A campaign's own local-time window; it only ever narrows the lawful one."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    earliest: time = time(8, 0)
+    latest: time = time(21, 0)
+    weekdays: tuple[int, ...] = Field(
+        default=(1, 2, 3, 4, 5, 6, 7), description="ISO weekdays, 1 = Monday."
+    )
+
+
+class MessageKind(StrEnum):
+    """What a message is for; some holds still allow a few listed kinds."""
+
+    COLLECTION = "collection"
+    VALIDATION_NOTICE = "validation_notice"
+    VERIFICATION = "verification"
+    CEASE_EFFORTS_ENDING = "cease_efforts_ending"
+    CEASE_REMEDY_MAY_BE_INVOKED = "cease_remedy_may_be_invoked"
+    CEASE_REMEDY_WILL_BE_INVOKED = "cease_remedy_will_be_invoked"
+    OPT_OUT_CONFIRMATION = "opt_out_confirmation"
+
+
 class ReminderProposed(Event):
     """The scheduler proposes one step of a campaign for one debtor."""
 
@@ -72,6 +124,21 @@ class ReminderProposed(Event):
     locale: str = "en"
     variables: dict[str, str] = Field(
         default_factory=dict, description="Values for the template; may hold personal data."
+    )
+    region: str | None = Field(
+        default=None, description="State or region code where the debtor lives, e.g. MA, NY."
+    )
+    city: str | None = Field(default=None, description="City, e.g. to tell New York City apart.")
+    postal_code: str | None = Field(default=None, description="Postal address code (US ZIP).")
+    location_phones: tuple[str, ...] = Field(
+        default=(),
+        description="Every phone number known for the debtor, as time-zone evidence only.",
+    )
+    address_facts: AddressFacts | None = None
+    send_window: SendWindow | None = None
+    message_kind: MessageKind = MessageKind.COLLECTION
+    attempt: int = Field(
+        default=0, ge=0, description="0 for the first proposal of a step, +1 per re-proposal."
     )
 
 
@@ -105,6 +172,10 @@ class ContactDecision(Event):
     )
     rule_set_version: str
     proposal: ReminderProposed
+    evidence: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the decision used: zones considered, contact counts, holds seen.",
+    )
 
 
 class DeliveryStatus(StrEnum):
@@ -134,7 +205,32 @@ class ConsentChangeKind(StrEnum):
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     HOLD = "hold"
+    HOLD_RELEASED = "hold_released"
     PREFERENCE = "preference"
+    ADDRESS_INVALID = "address_invalid"
+
+
+class HoldKind(StrEnum):
+    DISPUTE = "dispute"
+    CEASE = "cease"
+    ATTORNEY = "attorney"
+    BANKRUPTCY = "bankruptcy"
+    DECEASED = "deceased"
+    BREATHING_SPACE = "breathing_space"
+    HARDSHIP = "hardship"
+    VULNERABILITY = "vulnerability"
+
+
+class ContactPreferences(BaseModel):
+    """A debtor's own wishes about when and how; they narrow the lawful window."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    earliest: time | None = None
+    latest: time | None = None
+    weekdays: tuple[int, ...] | None = Field(default=None, description="ISO weekdays allowed.")
+    preferred_channel: Channel | None = None
+    locale: str | None = None
 
 
 class ConsentSource(StrEnum):
@@ -163,6 +259,12 @@ class ConsentChanged(Event):
         min_length=1, description="What shows the change happened: a message sid, a form post id."
     )
     details: dict[str, Any] = Field(default_factory=dict)
+    hold_kind: HoldKind | None = Field(default=None, description="Set for hold and hold_released.")
+    starts_at: AwareDatetime | None = Field(default=None, description="When a hold begins.")
+    ends_at: AwareDatetime | None = Field(
+        default=None, description="When a hold ends by itself (breathing space, hardship)."
+    )
+    preferences: ContactPreferences | None = Field(default=None, description="Set for preference.")
 
 
 ALL_EVENT_TYPES: tuple[type[Event], ...] = (
