@@ -199,6 +199,9 @@ class DeliveryReported(Event):
     provider_message_id: str | None = None
     error_code: str | None = None
     detail: str | None = None
+    proposed_at: AwareDatetime | None = Field(
+        default=None, description="When the reminder was proposed, for end-to-end latency."
+    )
 
 
 class ConsentChangeKind(StrEnum):

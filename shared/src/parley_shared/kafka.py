@@ -9,11 +9,19 @@ from typing import Any, Literal, TypedDict
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import ValidationError
 
 from parley_shared.events import Event
+from parley_shared.metrics import (
+    EVENT_TYPE_HEADER,
+    ServiceMetrics,
+    attach_metrics,
+    consumed_metrics_middleware,
+    metrics_for,
+)
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
 
@@ -24,10 +32,15 @@ DEAD_LETTER_SOURCE_HEADER = "x-parley-source-topic"
 
 
 def build_broker(
-    settings: KafkaSettings, tracer_provider: TracerProvider, *, client_id: str
+    settings: KafkaSettings,
+    tracer_provider: TracerProvider,
+    *,
+    client_id: str,
+    metrics: ServiceMetrics | None = None,
 ) -> KafkaBroker:
     topics = Topics.for_prefix(settings.topic_prefix)
-    return KafkaBroker(
+    metrics = metrics or ServiceMetrics()
+    broker = KafkaBroker(
         settings.bootstrap_servers,
         client_id=client_id,
         # acks=all: an event the broker acknowledged survives a broker failure.
@@ -39,9 +52,13 @@ def build_broker(
         allow_auto_create_topics=False,
         middlewares=(
             KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
-            dead_letter_middleware(topics.dead_letters),
+            KafkaPrometheusMiddleware(registry=metrics.registry, app_name=client_id),
+            dead_letter_middleware(topics.dead_letters, metrics),
+            consumed_metrics_middleware(metrics),
         ),
     )
+    attach_metrics(broker, metrics)
+    return broker
 
 
 class ConsumerGroupOptions(TypedDict):
@@ -66,7 +83,9 @@ def consumer_group_options(kafka: KafkaSettings, service: str) -> ConsumerGroupO
     }
 
 
-def dead_letter_middleware(dead_letter_topic: str) -> type[BaseMiddleware[Any, Any]]:
+def dead_letter_middleware(
+    dead_letter_topic: str, metrics: ServiceMetrics
+) -> type[BaseMiddleware[Any, Any]]:
     """Messages that cannot be decoded go to the dead-letter topic with the reason, then are
     acknowledged, so one bad event never blocks a partition. Any other error propagates and
     the message is redelivered."""
@@ -85,6 +104,7 @@ def dead_letter_middleware(dead_letter_topic: str) -> type[BaseMiddleware[Any, A
                     key=getattr(msg.raw_message, "key", None),
                     headers={DEAD_LETTER_REASON_HEADER: reason, DEAD_LETTER_SOURCE_HEADER: source},
                 )
+                metrics.dead_letters.labels(source).inc()
                 log.warning("dead-lettered a message from %s: %s", source, reason)
                 return None
 
@@ -106,8 +126,9 @@ async def publish_event(broker: KafkaBroker, topic: str, event: Event) -> None:
         event.model_dump(mode="json"),
         topic,
         key=event.kafka_key(),
-        headers={"x-parley-event-type": event.event_type},
+        headers={EVENT_TYPE_HEADER: event.event_type},
     )
+    metrics_for(broker).record_published(event)
 
 
 class EventPublisher:
@@ -118,6 +139,7 @@ class EventPublisher:
         self, broker: KafkaBroker, topic: str, event_type: type[Event], description: str
     ) -> None:
         self.topic = topic
+        self._metrics = metrics_for(broker)
         self._publisher = broker.publisher(
             topic,
             title=f"{topic}:{event_type.__name__}",
@@ -129,5 +151,6 @@ class EventPublisher:
         await self._publisher.publish(
             event.model_dump(mode="json"),
             key=event.kafka_key(),
-            headers={"x-parley-event-type": event.event_type},
+            headers={EVENT_TYPE_HEADER: event.event_type},
         )
+        self._metrics.record_published(event)

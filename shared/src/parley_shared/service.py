@@ -17,13 +17,17 @@ from typing import TypeVar
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import PlainTextResponse
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parley_shared.database import ping, upgrade_to_head
+from parley_shared.logs import configure_logging
+from parley_shared.metrics import ConsumerLagProbe, metrics_for
 from parley_shared.settings import KafkaSettings, ServiceSettings
 from parley_shared.topics import ensure_topics
 
@@ -47,6 +51,15 @@ class ServiceParts:
 
 
 def build_service_app(parts: ServiceParts) -> FastAPI:
+    metrics = metrics_for(parts.broker)
+    metrics.describe_service(parts.name, parts.version)
+    lag_probe = ConsumerLagProbe(
+        parts.broker,
+        metrics,
+        parts.settings.kafka.bootstrap_servers,
+        interval_seconds=parts.settings.lag_probe_interval_seconds,
+    )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if parts.settings.migrate_on_start:
@@ -58,10 +71,12 @@ def build_service_app(parts: ServiceParts) -> FastAPI:
         await parts.broker.start()
         for hook in parts.on_started:
             await hook()
+        await lag_probe.start()
         log.info("%s: started", parts.name)
         try:
             yield
         finally:
+            await lag_probe.stop()
             for hook in parts.on_stopping:
                 await hook()
             # Stopping the broker finishes in-flight messages and commits their offsets.
@@ -77,6 +92,7 @@ def build_service_app(parts: ServiceParts) -> FastAPI:
     async def live() -> dict[str, str]:
         return {"status": "ok", "service": parts.name}
 
+    @app.get("/health/ready", tags=["health"])
     @app.get("/health", tags=["health"])
     async def ready(response: Response) -> dict[str, object]:
         broker_ok = await parts.broker.ping(timeout=2.0)
@@ -90,24 +106,31 @@ def build_service_app(parts: ServiceParts) -> FastAPI:
             "checks": {"broker": broker_ok, "database": database_ok},
         }
 
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     for router in parts.routers:
         app.include_router(router)
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=parts.tracer_provider, excluded_urls="health"
+        app, tracer_provider=parts.tracer_provider, excluded_urls="health,metrics"
     )
     return app
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format, service=parts_name(app))
     uvicorn.run(
         app,
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # Uvicorn's own handlers would bypass the JSON formatter.
+        log_config=None,
+        # On SIGTERM the lifespan stops the broker, which finishes in-flight messages
+        # and commits their offsets; this bounds how long open HTTP requests may take.
+        timeout_graceful_shutdown=20,
     )
 
 

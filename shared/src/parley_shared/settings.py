@@ -7,6 +7,7 @@ service's factory builds them, never at import time.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,14 @@ class ServiceSettings(BaseSettings):
         default=True, description="Apply this service's Alembic migrations at start-up."
     )
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one object per line with trace ids; text: for people."
+    )
+    lag_probe_interval_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="How often consumer lag is read from the broker for /metrics; 0 turns it off.",
+    )
     simulated_start: datetime | None = Field(
         default=None,
         description="Run on a simulated clock starting at this instant (demo and tests only).",
