@@ -12,11 +12,21 @@ endif
 SERVICES := scheduler consent messenger
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install demo up test lint typecheck unit asyncapi clean
+.PHONY: install system-packages demo up test lint typecheck unit asyncapi clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet 'uv>=0.9,<0.14'
+
+# Debian tools some checks use when present (promtool for the alert rules); the checks fall
+# back to schema validation without them. Needs root and apt; CI runs it before `make test`.
+SYSTEM_PACKAGES := prometheus
+system-packages:
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		command -v promtool >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null \
+		|| echo "apt-get could not install $(SYSTEM_PACKAGES); the checks fall back to schemas"; \
+	else echo "not root or no apt-get: skipping $(SYSTEM_PACKAGES)"; fi
 
 install: $(UV_DEP)
 	$(UV) sync --all-packages --frozen --python $(PYTHON)

@@ -11,7 +11,8 @@ from parley_consent.settings import ConsentSettings
 from parley_messenger.settings import MessengerSettings
 from parley_scheduler.settings import SchedulerSettings
 from parley_shared.settings import ServiceSettings
-from pydantic import BaseModel
+
+from tests.support.settings import setting_exists
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS: dict[str, type[ServiceSettings]] = {
@@ -28,21 +29,6 @@ def compose() -> dict[str, object]:
     return loaded
 
 
-def _setting_exists(model: type[BaseModel], env_name: str) -> bool:
-    path = env_name.removeprefix("PARLEY_").lower().split("__")
-    current: type[BaseModel] | None = model
-    for part in path:
-        if current is None or part not in current.model_fields:
-            return False
-        annotation = current.model_fields[part].annotation
-        current = (
-            annotation
-            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
-            else None
-        )
-    return True
-
-
 @pytest.mark.parametrize("service", sorted(SETTINGS))
 def test_each_service_builds_from_its_own_dockerfile(compose: dict, service: str) -> None:
     build = compose["services"][service]["build"]
@@ -56,17 +42,15 @@ def test_every_parley_variable_is_a_real_setting(compose: dict, service: str) ->
     environment = compose["services"][service]["environment"]
     names = [name for name in environment if name.startswith("PARLEY_")]
     assert names, "the service gets no Parley settings"
-    unknown = [name for name in names if not _setting_exists(SETTINGS[service], name)]
+    unknown = [name for name in names if not setting_exists(SETTINGS[service], name)]
     assert unknown == []
 
 
 def test_services_wait_for_healthy_kafka_and_postgres(compose: dict) -> None:
     for service in SETTINGS:
         depends = compose["services"][service]["depends_on"]
-        assert depends == {
-            "kafka": {"condition": "service_healthy"},
-            "postgres": {"condition": "service_healthy"},
-        }
+        assert depends["kafka"] == {"condition": "service_healthy"}
+        assert depends["postgres"] == {"condition": "service_healthy"}
 
 
 def test_kafka_runs_in_kraft_mode_without_topic_auto_creation(compose: dict) -> None:

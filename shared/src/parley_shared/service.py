@@ -6,6 +6,7 @@ A service's factory builds its broker, engine and routes, then hands them to
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -155,7 +156,9 @@ def service_main(
     create_app: Callable[[SettingsT], FastAPI],
     argv: Sequence[str] | None = None,
 ) -> None:
-    """A service's command line: no argument serves it; ``asyncapi`` prints its document."""
+    """A service's command line: no argument serves it; ``asyncapi`` prints its document;
+    ``migrate`` applies its database migrations and exits (run once per release when
+    replicas start with ``migrate_on_start`` off)."""
     args = list(sys.argv[1:] if argv is None else argv)
     settings = settings_factory()
     if args == ["asyncapi"]:
@@ -164,8 +167,14 @@ def service_main(
         print(json.dumps(asyncapi_document(documented), indent=2, sort_keys=True))
         return
     app = create_app(settings)
+    if args == ["migrate"]:
+        parts: ServiceParts = app.state.parts
+        configure_logging(settings.log_level, settings.log_format, service=parts.name)
+        asyncio.run(upgrade_to_head(parts.migrations_dir, settings.database_url))
+        log.info("%s: database migrated", parts.name)
+        return
     if args:
-        raise SystemExit(f"usage: {parts_name(app)} [asyncapi]")
+        raise SystemExit(f"usage: {parts_name(app)} [asyncapi | migrate]")
     serve(app, settings)
 
 
