@@ -18,15 +18,19 @@ export UV_PYTHON_DOWNLOADS := never
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet 'uv>=0.9,<0.14'
 
-# Debian tools some checks use when present (promtool for the alert rules); the checks fall
-# back to schema validation without them. Needs root and apt; CI runs it before `make test`.
-SYSTEM_PACKAGES := prometheus
+# Debian tools the test suite uses: promtool checks the alert rules (the suite falls back to
+# a schema check without it) and chromium drives the browser tests. Needs root and apt;
+# CI runs it before `make test`.
 system-packages:
-	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-		command -v promtool >/dev/null || \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null \
-		|| echo "apt-get could not install $(SYSTEM_PACKAGES); the checks fall back to schemas"; \
-	else echo "not root or no apt-get: skipping $(SYSTEM_PACKAGES)"; fi
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then echo "system packages present"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y --no-install-recommends $$missing >/dev/null \
+		|| { apt-get update >/dev/null && apt-get install -y --no-install-recommends $$missing >/dev/null; }; \
+	else echo "cannot install$$missing (needs root and apt-get)"; fi
 
 install: $(UV_DEP)
 	$(UV) sync --all-packages --frozen --python $(PYTHON)
