@@ -29,6 +29,7 @@ class TansuBroker:
     workdir: Path
     port: int = 0
     storage_url: str = "memory://tansu/"
+    storage_environment: dict[str, str] = field(default_factory=dict)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -46,7 +47,8 @@ class TansuBroker:
         self.port = self.port or free_port()
         listener = f"tcp://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV_CONFLICTS}
-        log = self.log_path.open("wb")
+        env.update(self.storage_environment)
+        log = self.log_path.open("ab")
         # Run in its own directory: Tansu reads ./.env from its working directory.
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary, arguments we build
             [
@@ -82,6 +84,18 @@ class TansuBroker:
                 f"the Kafka broker (Tansu) did not become ready on port {self.port}; "
                 f"see its log at {self.log_path}"
             )
+
+    def kill(self) -> None:
+        """Crash the broker (SIGKILL): what it acknowledged survives only with s3 storage."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def restart(self, timeout: float = 30.0) -> None:
+        """Start again on the same port, so clients reconnect to the address they know."""
+        self.kill()
+        self.start(timeout)
 
     def stop(self) -> None:
         if self._process is None:

@@ -36,7 +36,8 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        log = self.log_path.open("wb")
+        # Append: a restarted service keeps the log of its earlier life.
+        log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", self.module],
             env=self.env,
@@ -53,6 +54,17 @@ class ServiceProcess:
 
     def exited(self) -> bool:
         return self.process is not None and self.process.poll() is not None
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown hooks, no offset commits; what the service made durable
+        before the signal is all that survives."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
 
     def stop(self, grace: float = 20.0) -> None:
         if self.process is None or self.process.poll() is not None:
