@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from parley_consent.domain import DebtorState, Decision, PastContact, decide, default_rule_set
 from parley_shared.events import (
+    AddressFacts,
+    AddressProvenance,
     Channel,
     ConsentChanged,
     ConsentChangeKind,
@@ -16,6 +20,28 @@ from parley_shared.events import (
 
 PHONE = "+12125550100"
 EMAIL = "dana.debtor@example.com"
+# Recent enough for the 60-day SMS rule at the dates most tests use (June 2026).
+CONFIRMED_AT = datetime(2026, 6, 1, tzinfo=UTC)
+RULES = default_rule_set()
+
+
+def eligible_facts(confirmed_at: datetime = CONFIRMED_AT) -> AddressFacts:
+    """An address the debtor consented to in writing and confirmed recently."""
+    return AddressFacts(
+        provenance=AddressProvenance.CONSUMER_CONSENTED,
+        consent_evidence="form-1",
+        consented_at=datetime(2025, 1, 1, tzinfo=UTC),
+        confirmed_at=confirmed_at,
+    )
+
+
+def decide_now(
+    reminder: ReminderProposed,
+    now: datetime,
+    debtor: DebtorState | None = None,
+    history: Sequence[PastContact] = (),
+) -> Decision:
+    return decide(reminder, debtor or DebtorState(), history, now, RULES)
 
 
 def proposal(**overrides: Any) -> ReminderProposed:
@@ -31,6 +57,7 @@ def proposal(**overrides: Any) -> ReminderProposed:
         "country": "US",
         "template": "reminder-1",
         "variables": {"first_name": "Dana", "balance": "$120.00"},
+        "address_facts": eligible_facts(),
     }
     fields.update(overrides)
     if fields["channel"] is Channel.EMAIL and "address" not in overrides:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from parley_consent.domain import ConsentState, decide, decision_id_for
-from parley_shared.events import Channel, ConsentChanged, ContactDecision, Verdict
+from parley_consent.domain import DebtorState, Decision, decide, decision_id_for
+from parley_shared.events import Channel, ConsentChanged, Verdict
 
-from tests.consent.builders import EMAIL, PHONE, opt_in, opt_out, proposal
+from tests.consent.builders import EMAIL, PHONE, RULES, decide_now, opt_in, opt_out, proposal
 
 # 16:00Z is 12:00 in New York: inside the window, so only consent decides.
 NOON_EASTERN = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
@@ -16,10 +17,9 @@ EARLIER = NOON_EASTERN - timedelta(days=3)
 LATER = NOON_EASTERN - timedelta(days=1)
 
 
-def decide_with(changes: list[ConsentChanged], **overrides: Any) -> ContactDecision:
-    return decide(
-        proposal(**overrides), ConsentState.from_events(changes), NOON_EASTERN, "test-rules"
-    )
+def decide_with(changes: list[ConsentChanged], **overrides: Any) -> Decision:
+    reminder = proposal(**overrides)
+    return decide_now(reminder, NOON_EASTERN, DebtorState.from_events(reminder.debtor_id, changes))
 
 
 def test_no_opt_outs_is_approved() -> None:
@@ -127,8 +127,8 @@ def test_a_later_opt_out_after_an_opt_in_vetoes_again() -> None:
 
 def test_veto_takes_precedence_over_deferral() -> None:
     ten_at_night_eastern = datetime(2026, 6, 11, 2, 0, tzinfo=UTC)
-    decision = decide(
-        proposal(), ConsentState.from_events([opt_out(EARLIER)]), ten_at_night_eastern, "r"
+    decision = decide_now(
+        proposal(), ten_at_night_eastern, DebtorState.from_events("d-1", [opt_out(EARLIER)])
     )
     assert decision.verdict is Verdict.VETOED
     assert decision.defer_until is None
@@ -149,7 +149,7 @@ def test_explanations_hold_no_personal_data() -> None:
         decide_with(changes),
         decide_with(changes, channel=Channel.EMAIL),
         decide_with([]),
-        decide(proposal(time_zone=None), ConsentState(), NOON_EASTERN, "r"),
+        decide_now(proposal(time_zone=None), NOON_EASTERN),
     ]
     personal = [PHONE, "2125550100", EMAIL, "Dana", "120"]
     for decision in decisions:
@@ -159,8 +159,12 @@ def test_explanations_hold_no_personal_data() -> None:
 
 def test_a_decision_records_its_proposal_rules_version_and_a_stable_id() -> None:
     reminder = proposal()
-    decision = decide(reminder, ConsentState(), NOON_EASTERN, "2026.11-test")
-    again = decide(reminder, ConsentState(), NOON_EASTERN + timedelta(minutes=5), "2026.11-test")
+    rules = dataclasses.replace(RULES, version="2026.11-test")
+    decision = decide(reminder, DebtorState(), [], NOON_EASTERN, rules).to_event(
+        reminder, NOON_EASTERN
+    )
+    later = NOON_EASTERN + timedelta(minutes=5)
+    again = decide(reminder, DebtorState(), [], later, rules).to_event(reminder, later)
     assert decision.proposal == reminder
     assert decision.proposal_id == reminder.proposal_id
     assert decision.debtor_id == reminder.debtor_id

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from parley_consent.bootstrap import create_app
+from parley_consent.domain import default_rule_set
 from parley_consent.settings import ConsentSettings
 from parley_shared.events import Channel, ConsentSource, ContactDecision, ReminderProposed, Verdict
 from parley_shared.kafka import DEAD_LETTER_REASON_HEADER, DEAD_LETTER_SOURCE_HEADER
@@ -85,7 +86,7 @@ async def test_a_proposal_yields_one_decision_and_one_stored_row(
     decision = ContactDecision.model_validate(json.loads(records[0].value))
     assert decision.proposal == reminder
     assert decision.verdict is Verdict.APPROVED
-    assert decision.rule_set_version == ConsentSettings().rule_set_version
+    assert decision.rule_set_version == default_rule_set().version
     assert await _scalar(database_url, "SELECT count(*) FROM consent.decisions") == 1
 
     # The stored decision carries the trace the decision was published in.

@@ -16,14 +16,21 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from parley_consent.entrypoints.http import build_http_router
-from parley_consent.entrypoints.kafka import build_kafka_router
+from parley_consent.entrypoints.kafka import DeadLetters, build_kafka_router
 from parley_consent.settings import ConsentSettings
-from parley_shared.events import ConsentChanged, ContactDecision, Verdict
+from parley_shared.events import (
+    Channel,
+    ConsentChanged,
+    ContactDecision,
+    DeliveryReported,
+    DeliveryStatus,
+    Verdict,
+)
 from parley_shared.kafka import DEAD_LETTER_REASON_HEADER, EventPublisher, build_broker
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
 
-from tests.consent.builders import PHONE, opt_out, proposal
+from tests.consent.builders import PHONE, RULES, opt_out, proposal
 from tests.consent.fakes import FixedClock, InMemoryConsentStore
 
 NOON_EASTERN = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
@@ -48,7 +55,12 @@ async def wired() -> AsyncIterator[Wired]:
     decisions = EventPublisher(broker, TOPICS.decisions, ContactDecision, "decisions")
     broker.include_router(
         build_kafka_router(
-            settings, decisions=decisions, repository=store, clock=FixedClock(NOON_EASTERN)
+            settings,
+            decisions=decisions,
+            repository=store,
+            clock=FixedClock(NOON_EASTERN),
+            rules=RULES,
+            dead_letters=DeadLetters(broker, TOPICS.dead_letters),
         )
     )
     changes = EventPublisher(broker, TOPICS.consent_changes, ConsentChanged, "changes")
@@ -100,7 +112,14 @@ async def test_a_malformed_proposal_is_dead_lettered_with_the_reason(wired: Wire
 
 def _http_app(wired: Wired) -> FastAPI:
     app = FastAPI()
-    app.include_router(build_http_router(consent_changes=wired.changes, repository=wired.store))
+    app.include_router(
+        build_http_router(
+            consent_changes=wired.changes,
+            repository=wired.store,
+            rules=RULES,
+            clock=FixedClock(NOON_EASTERN),
+        )
+    )
     return app
 
 
@@ -143,3 +162,40 @@ async def test_a_stored_decision_can_be_read_back(wired: Wired) -> None:
     assert found.status_code == 200
     assert ContactDecision.model_validate(found.json()["decision"]) == wired.decisions[0][0]
     assert missing.status_code == 404
+
+
+async def test_a_delivery_report_seen_twice_counts_one_contact(wired: Wired) -> None:
+    reminder = proposal()
+    sent = DeliveryReported(
+        debtor_id=reminder.debtor_id,
+        proposal_id=reminder.proposal_id,
+        channel=Channel.SMS,
+        status=DeliveryStatus.SENT,
+        provider="twilio",
+    )
+    delivered = sent.model_copy(update={"status": DeliveryStatus.DELIVERED})
+    for report in (sent, sent, delivered):
+        await wired.broker.publish(report.model_dump(mode="json"), TOPICS.deliveries)
+    history = await wired.store.load_history(reminder.debtor_id, NOON_EASTERN)
+    assert [contact.proposal_id for contact in history] == [reminder.proposal_id]
+
+
+async def test_a_hold_without_its_kind_is_refused_naming_the_field(wired: Wired) -> None:
+    body = json.loads(opt_out(NOON_EASTERN).model_dump_json())
+    body["kind"] = "hold"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(_http_app(wired)), base_url="http://consent"
+    ) as client:
+        response = await client.post("/v1/consent-changes", json=body)
+    assert response.status_code == 422
+    assert "hold_kind is required" in response.text
+    assert wired.store.changes == {}
+
+
+async def test_a_hold_without_its_kind_on_the_topic_is_dead_lettered(wired: Wired) -> None:
+    body = json.loads(opt_out(NOON_EASTERN).model_dump_json())
+    body["kind"] = "hold"
+    await wired.broker.publish(body, TOPICS.consent_changes)
+    assert wired.store.changes == {}
+    [(_, headers)] = wired.dead_letters
+    assert "hold_kind is required" in headers[DEAD_LETTER_REASON_HEADER]

@@ -17,8 +17,9 @@ from parley_shared.topics import Topics
 
 from parley_consent import __version__
 from parley_consent.adapters.database import ConsentRepository
+from parley_consent.domain import RuleSet, default_rule_set
 from parley_consent.entrypoints.http import build_http_router
-from parley_consent.entrypoints.kafka import build_kafka_router
+from parley_consent.entrypoints.kafka import DeadLetters, build_kafka_router
 from parley_consent.settings import ConsentSettings
 
 SERVICE_NAME = "parley-consent"
@@ -30,12 +31,14 @@ def create_app(
     *,
     span_processors: tuple[SpanProcessor, ...] = (),
     clock: Clock | None = None,
+    rules: RuleSet | None = None,
 ) -> FastAPI:
     tracer_provider = build_tracer_provider(SERVICE_NAME, __version__, span_processors)
     engine = create_engine(settings.database_url, tracer_provider)
     broker = build_broker(settings.kafka, tracer_provider, client_id=SERVICE_NAME)
     repository = ConsentRepository(engine)
     clock = clock or clock_for(settings.simulated_start, settings.simulated_speed)
+    rules = rules or default_rule_set()
     topics = Topics.for_prefix(settings.kafka.topic_prefix)
     decisions = EventPublisher(
         broker, topics.decisions, ContactDecision, "The verdict on each proposed reminder."
@@ -47,9 +50,18 @@ def create_app(
         "Consent changes recorded over HTTP, for every service that honours them.",
     )
     broker.include_router(
-        build_kafka_router(settings, decisions=decisions, repository=repository, clock=clock)
+        build_kafka_router(
+            settings,
+            decisions=decisions,
+            repository=repository,
+            clock=clock,
+            rules=rules,
+            dead_letters=DeadLetters(broker, topics.dead_letters),
+        )
     )
-    http_router = build_http_router(consent_changes=consent_changes, repository=repository)
+    http_router = build_http_router(
+        consent_changes=consent_changes, repository=repository, rules=rules, clock=clock
+    )
     return build_service_app(
         ServiceParts(
             name=SERVICE_NAME,

@@ -9,38 +9,58 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from opentelemetry import trace
 from parley_shared.clock import Clock
-from parley_shared.events import ConsentChanged, ContactDecision, ReminderProposed
+from parley_shared.events import ConsentChanged, ContactDecision, DeliveryReported, ReminderProposed
 
-from parley_consent.domain import ConsentState, decide
+from parley_consent.domain import DebtorState, PastContact, RuleSet, decide
 from parley_consent.domain.audit import StoredDecision
 
 log = logging.getLogger(__name__)
 
 
 class DecisionStore(Protocol):
-    async def find_decision(self, proposal_id: uuid.UUID) -> ContactDecision | None: ...
+    """Batch operations: a batch of proposals costs a few queries, not a few per proposal."""
 
-    async def save_decision(
-        self, decision: ContactDecision, *, trace_id: str | None
-    ) -> ContactDecision: ...
+    async def find_decisions(
+        self, proposal_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ContactDecision]: ...
 
-    async def load_consent_state(self, debtor_id: str, address: str) -> ConsentState: ...
+    async def save_decisions(
+        self, decisions: Sequence[ContactDecision], *, trace_id: str | None
+    ) -> dict[uuid.UUID, ContactDecision]: ...
+
+    async def load_debtor_states(
+        self, contacts: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], DebtorState]: ...
+
+    async def load_histories(
+        self, debtor_ids: Sequence[str], now: datetime
+    ) -> dict[str, list[PastContact]]: ...
 
 
 class ConsentChangeStore(Protocol):
     async def record_consent_change(self, event: ConsentChanged) -> tuple[ConsentChanged, bool]: ...
 
 
-class ConsentStore(DecisionStore, ConsentChangeStore, Protocol):
+class ContactStore(Protocol):
+    async def record_delivery(self, event: DeliveryReported) -> bool: ...
+
+
+class ConsentStore(DecisionStore, ConsentChangeStore, ContactStore, Protocol):
     """Everything the entrypoints need from storage: PostgreSQL's ``ConsentRepository``
     in the service, a fake in unit tests."""
 
     async def find_decision_record(self, proposal_id: uuid.UUID) -> StoredDecision | None: ...
+
+    async def debtor_changes(self, debtor_id: str) -> list[ConsentChanged]: ...
+
+    async def recent_decisions(self, debtor_id: str, limit: int = 50) -> list[StoredDecision]: ...
 
 
 async def decide_on_proposal(
@@ -48,33 +68,65 @@ async def decide_on_proposal(
     *,
     store: DecisionStore,
     clock: Clock,
-    rule_set_version: str,
+    rules: RuleSet,
 ) -> ContactDecision:
-    """The decision for ``proposal``, stored before it is returned.
+    """The decision for one proposal; see ``decide_on_proposals``."""
+    [decision] = await decide_on_proposals([proposal], store=store, clock=clock, rules=rules)
+    return decision
+
+
+async def decide_on_proposals(
+    proposals: Sequence[ReminderProposed],
+    *,
+    store: DecisionStore,
+    clock: Clock,
+    rules: RuleSet,
+) -> list[ContactDecision]:
+    """The decision for each proposal, in order, all stored before they are returned.
 
     A proposal already decided gets its stored decision back unchanged (same event id),
-    so a redelivered proposal republishes the identical decision.
+    so a redelivered proposal republishes the identical decision; one repeated within the
+    batch is decided once.
     """
-    stored = await store.find_decision(proposal.proposal_id)
-    if stored is not None:
+    unique = list({proposal.proposal_id: proposal for proposal in proposals}.values())
+    decided = await store.find_decisions([proposal.proposal_id for proposal in unique])
+    for proposal_id, earlier in decided.items():
         log.info(
             "proposal %s for debtor %s already decided: %s",
-            proposal.proposal_id,
-            proposal.debtor_id,
-            stored.verdict.value,
+            proposal_id,
+            earlier.debtor_id,
+            earlier.verdict.value,
         )
-        return stored
-    state = await store.load_consent_state(proposal.debtor_id, proposal.address)
-    decision = decide(proposal, state, clock.now(), rule_set_version)
-    saved = await store.save_decision(decision, trace_id=current_trace_id())
-    log.info(
-        "proposal %s for debtor %s: %s (%s)",
-        proposal.proposal_id,
-        proposal.debtor_id,
-        saved.verdict.value,
-        ", ".join(reason.rule_id for reason in saved.reasons),
-    )
-    return saved
+    pending = [proposal for proposal in unique if proposal.proposal_id not in decided]
+    if pending:
+        now = clock.now()
+        states = await store.load_debtor_states(
+            [(proposal.debtor_id, proposal.address) for proposal in pending]
+        )
+        histories = await store.load_histories(
+            sorted({proposal.debtor_id for proposal in pending}), now
+        )
+        made = [
+            decide(
+                proposal,
+                states[(proposal.debtor_id, proposal.address)],
+                histories.get(proposal.debtor_id, []),
+                now,
+                rules,
+            ).to_event(proposal, now)
+            for proposal in pending
+        ]
+        saved = await store.save_decisions(made, trace_id=current_trace_id())
+        for decision in saved.values():
+            log.info(
+                "proposal %s for debtor %s: %s (%s)",
+                decision.proposal_id,
+                decision.debtor_id,
+                decision.verdict.value,
+                ", ".join(reason.rule_id for reason in decision.reasons),
+            )
+        decided.update(saved)
+    return [decided[proposal.proposal_id] for proposal in proposals]
 
 
 @dataclass(frozen=True)
@@ -96,6 +148,20 @@ async def apply_consent_change(
         "recorded" if newly_recorded else "was already recorded",
     )
     return RecordedChange(change=change, newly_recorded=newly_recorded)
+
+
+async def count_delivery(event: DeliveryReported, *, store: ContactStore) -> bool:
+    """Count a message that left towards the debtor's caps, once per proposal."""
+    counted = await store.record_delivery(event)
+    log.info(
+        "delivery report %s (%s) for proposal %s of debtor %s %s",
+        event.event_id,
+        event.status.value,
+        event.proposal_id,
+        event.debtor_id,
+        "counted as a contact" if counted else "changes no count",
+    )
+    return counted
 
 
 def current_trace_id() -> str | None:

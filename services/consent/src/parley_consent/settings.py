@@ -7,8 +7,7 @@ from pydantic import Field
 
 
 class ConsentSettings(ServiceSettings):
+    """The contact rules are not settings: they ship as versioned data files in the package
+    (``parley_consent/rules``), and each decision records the rule set's version."""
+
     http_port: int = Field(default=8102, ge=0, le=65535)
-    rule_set_version: str = Field(
-        default="2026.11-skeleton",
-        description="Version of the contact rules applied; recorded with every decision.",
-    )

@@ -1,15 +1,26 @@
-"""The consent store in PostgreSQL schema ``consent``: decisions and consent changes.
+"""The consent store in PostgreSQL schema ``consent``: decisions, consent changes and
+the contacts counted for frequency caps.
 
-Both tables are append-only records. Every method runs in its own transaction and has
-committed by the time it returns, so a caller may acknowledge or publish right after.
+Decisions and consent changes are append-only audit records (a trigger refuses updates
+and deletes). Every method runs in its own transaction and has committed by the time it
+returns, so a caller may acknowledge or publish right after.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from parley_shared.events import Channel, ConsentChanged, ConsentChangeKind, ContactDecision
+from parley_shared.events import (
+    Channel,
+    ConsentChanged,
+    ContactDecision,
+    DeliveryReported,
+    DeliveryStatus,
+    MessageKind,
+)
 from sqlalchemy import (
     Column,
     DateTime,
@@ -28,7 +39,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from parley_consent.domain.audit import StoredDecision
-from parley_consent.domain.consent_state import ConsentRecord, ConsentState, address_key
+from parley_consent.domain.consent_state import address_key
+from parley_consent.domain.debtor_state import DebtorState, PastContact
 
 SCHEMA = "consent"
 
@@ -49,6 +61,7 @@ decisions = Table(
     Column("trace_id", String(32)),
     Column("decision", JSONB, nullable=False, comment="The ContactDecision event as published."),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("evidence", JSONB, nullable=False, server_default="{}"),
     Index("ix_decisions_debtor_id_decided_at", "debtor_id", "decided_at"),
 )
 
@@ -66,57 +79,107 @@ consent_changes = Table(
     Column("details", JSONB, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("hold_kind", String(32)),
+    Column("starts_at", DateTime(timezone=True)),
+    Column("ends_at", DateTime(timezone=True)),
+    Column("preferences", JSONB),
     Index("ix_consent_changes_debtor_id", "debtor_id"),
     Index("ix_consent_changes_address_key", "address_key"),
 )
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("proposal_id", Uuid, primary_key=True),
+    Column("debtor_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("event_id", Uuid, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_contacts_debtor_id_sent_at", "debtor_id", "sent_at"),
+)
+
+# A message counts as a contact once it has left: sent, or any state only a sent
+# message reaches. Failed and expired messages never reached the debtor.
+COUNTED_STATUSES = frozenset(
+    {DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED}
+)
+# Contacts older than the longest cap window can never count again.
+HISTORY_DAYS = 400
 
 
 class ConsentRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def find_decision(self, proposal_id: uuid.UUID) -> ContactDecision | None:
+    async def find_decisions(
+        self, proposal_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, ContactDecision]:
+        if not proposal_ids:
+            return {}
+        query = select(decisions.c.proposal_id, decisions.c.decision).where(
+            decisions.c.proposal_id.in_(proposal_ids)
+        )
         async with self._engine.connect() as connection:
-            stored = await connection.scalar(
-                select(decisions.c.decision).where(decisions.c.proposal_id == proposal_id)
-            )
-        return None if stored is None else ContactDecision.model_validate(stored)
+            rows = (await connection.execute(query)).all()
+        return {row.proposal_id: ContactDecision.model_validate(row.decision) for row in rows}
 
-    async def save_decision(
-        self, decision: ContactDecision, *, trace_id: str | None
-    ) -> ContactDecision:
-        """Store ``decision`` unless one exists for its proposal; return the stored one.
+    async def save_decisions(
+        self, decisions_made: Sequence[ContactDecision], *, trace_id: str | None
+    ) -> dict[uuid.UUID, ContactDecision]:
+        """Store each decision unless one exists for its proposal; return the stored ones,
+        all in one transaction.
 
         The first decision stored wins, so a consumer that lost a race publishes the
         winner's decision, not its own.
         """
+        if not decisions_made:
+            return {}
         insert = (
             pg_insert(decisions)
             .values(
-                proposal_id=decision.proposal_id,
-                event_id=decision.event_id,
-                debtor_id=decision.debtor_id,
-                verdict=decision.verdict.value,
-                reasons=[reason.model_dump(mode="json") for reason in decision.reasons],
-                defer_until=decision.defer_until,
-                lawful_until=decision.lawful_until,
-                rule_set_version=decision.rule_set_version,
-                decided_at=decision.occurred_at,
-                trace_id=trace_id,
-                decision=decision.model_dump(mode="json"),
+                [
+                    {
+                        "proposal_id": decision.proposal_id,
+                        "event_id": decision.event_id,
+                        "debtor_id": decision.debtor_id,
+                        "verdict": decision.verdict.value,
+                        "reasons": [reason.model_dump(mode="json") for reason in decision.reasons],
+                        "defer_until": decision.defer_until,
+                        "lawful_until": decision.lawful_until,
+                        "rule_set_version": decision.rule_set_version,
+                        "decided_at": decision.occurred_at,
+                        "trace_id": trace_id,
+                        "decision": decision.model_dump(mode="json"),
+                        "evidence": decision.evidence,
+                    }
+                    for decision in decisions_made
+                ]
             )
             .on_conflict_do_nothing(index_elements=[decisions.c.proposal_id])
-            .returning(decisions.c.decision)
+            .returning(decisions.c.proposal_id)
         )
+        ours = {decision.proposal_id: decision for decision in decisions_made}
         async with self._engine.begin() as connection:
-            stored = await connection.scalar(insert)
-            if stored is None:
-                stored = await connection.scalar(
-                    select(decisions.c.decision).where(
-                        decisions.c.proposal_id == decision.proposal_id
+            inserted = set((await connection.scalars(insert)).all())
+            lost = [proposal_id for proposal_id in ours if proposal_id not in inserted]
+            winners = (
+                (
+                    await connection.execute(
+                        select(decisions.c.proposal_id, decisions.c.decision).where(
+                            decisions.c.proposal_id.in_(lost)
+                        )
                     )
-                )
-        return ContactDecision.model_validate(stored)
+                ).all()
+                if lost
+                else []
+            )
+        stored = {proposal_id: ours[proposal_id] for proposal_id in inserted}
+        stored.update(
+            {row.proposal_id: ContactDecision.model_validate(row.decision) for row in winners}
+        )
+        return stored
 
     async def find_decision_record(self, proposal_id: uuid.UUID) -> StoredDecision | None:
         """The stored decision with its audit columns (trace id, when it was recorded)."""
@@ -133,34 +196,124 @@ class ConsentRepository:
             recorded_at=row.recorded_at,
         )
 
-    async def load_consent_state(self, debtor_id: str, address: str) -> ConsentState:
-        """Every change of this debtor's, plus every change anyone made for this address."""
-        query = select(
-            consent_changes.c.debtor_id,
-            consent_changes.c.kind,
-            consent_changes.c.channel,
-            consent_changes.c.address_key,
-            consent_changes.c.occurred_at,
-        ).where(
+    async def load_debtor_states(
+        self, contacts_proposed: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], DebtorState]:
+        """Per (debtor, address): every change of that debtor's, plus every change anyone
+        made for that address."""
+        if not contacts_proposed:
+            return {}
+        debtor_ids = {debtor_id for debtor_id, _ in contacts_proposed}
+        keys = {address_key(address) for _, address in contacts_proposed}
+        query = select(consent_changes).where(
             or_(
-                consent_changes.c.debtor_id == debtor_id,
-                consent_changes.c.address_key == address_key(address),
+                consent_changes.c.debtor_id.in_(debtor_ids),
+                consent_changes.c.address_key.in_(keys),
             )
         )
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return ConsentState(
-            tuple(
-                ConsentRecord(
-                    debtor_id=row.debtor_id,
-                    kind=ConsentChangeKind(row.kind),
-                    channel=None if row.channel is None else Channel(row.channel),
-                    address_key=row.address_key,
-                    occurred_at=row.occurred_at,
-                )
-                for row in rows
+        changes = [_consent_change_from_row(row._mapping) for row in rows]
+        return {
+            (debtor_id, address): DebtorState.from_events(
+                debtor_id,
+                [
+                    change
+                    for change in changes
+                    if change.debtor_id == debtor_id
+                    or (change.address and address_key(change.address) == address_key(address))
+                ],
+            )
+            for debtor_id, address in set(contacts_proposed)
+        }
+
+    async def load_histories(
+        self, debtor_ids: Sequence[str], now: datetime
+    ) -> dict[str, list[PastContact]]:
+        """Each debtor's contacts recent enough to count towards any cap."""
+        if not debtor_ids:
+            return {}
+        message_kind = decisions.c.decision["proposal"]["message_kind"].astext
+        query = (
+            select(
+                contacts.c.debtor_id,
+                contacts.c.proposal_id,
+                contacts.c.channel,
+                contacts.c.sent_at,
+                message_kind.label("message_kind"),
+            )
+            .outerjoin(decisions, decisions.c.proposal_id == contacts.c.proposal_id)
+            .where(
+                contacts.c.debtor_id.in_(debtor_ids),
+                contacts.c.sent_at >= now - timedelta(days=HISTORY_DAYS),
             )
         )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        histories: dict[str, list[PastContact]] = {}
+        for row in rows:
+            histories.setdefault(row.debtor_id, []).append(
+                PastContact(
+                    proposal_id=row.proposal_id,
+                    channel=Channel(row.channel),
+                    sent_at=row.sent_at,
+                    message_kind=MessageKind(row.message_kind) if row.message_kind else None,
+                )
+            )
+        return histories
+
+    async def record_delivery(self, event: DeliveryReported) -> bool:
+        """Count the proposal's message as a contact the first time a report shows it left.
+
+        Returns whether this call counted it; repeated or later reports change nothing.
+        """
+        if event.status not in COUNTED_STATUSES:
+            return False
+        insert = (
+            pg_insert(contacts)
+            .values(
+                proposal_id=event.proposal_id,
+                debtor_id=event.debtor_id,
+                channel=event.channel.value,
+                sent_at=event.occurred_at,
+                status=event.status.value,
+                event_id=event.event_id,
+            )
+            .on_conflict_do_nothing(index_elements=[contacts.c.proposal_id])
+            .returning(contacts.c.proposal_id)
+        )
+        async with self._engine.begin() as connection:
+            return await connection.scalar(insert) is not None
+
+    async def debtor_changes(self, debtor_id: str) -> list[ConsentChanged]:
+        """The debtor's own consent changes, newest first."""
+        query = (
+            select(consent_changes)
+            .where(consent_changes.c.debtor_id == debtor_id)
+            .order_by(consent_changes.c.occurred_at.desc(), consent_changes.c.recorded_at.desc())
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_consent_change_from_row(row._mapping) for row in rows]
+
+    async def recent_decisions(self, debtor_id: str, limit: int = 50) -> list[StoredDecision]:
+        """The debtor's latest decisions, newest first."""
+        query = (
+            select(decisions.c.decision, decisions.c.trace_id, decisions.c.recorded_at)
+            .where(decisions.c.debtor_id == debtor_id)
+            .order_by(decisions.c.decided_at.desc(), decisions.c.recorded_at.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            StoredDecision(
+                decision=ContactDecision.model_validate(row.decision),
+                trace_id=row.trace_id,
+                recorded_at=row.recorded_at,
+            )
+            for row in rows
+        ]
 
     async def record_consent_change(self, event: ConsentChanged) -> tuple[ConsentChanged, bool]:
         """Store ``event`` unless its event id is already recorded.
@@ -180,6 +333,12 @@ class ConsentRepository:
                 evidence=event.evidence,
                 details=event.details,
                 occurred_at=event.occurred_at,
+                hold_kind=event.hold_kind.value if event.hold_kind else None,
+                starts_at=event.starts_at,
+                ends_at=event.ends_at,
+                preferences=event.preferences.model_dump(mode="json")
+                if event.preferences
+                else None,
             )
             .on_conflict_do_nothing(index_elements=[consent_changes.c.event_id])
             .returning(consent_changes.c.event_id)
@@ -206,4 +365,8 @@ def _consent_change_from_row(row: Any) -> ConsentChanged:
         source=row["source"],
         evidence=row["evidence"],
         details=row["details"],
+        hold_kind=row["hold_kind"],
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        preferences=row["preferences"],
     )

@@ -86,6 +86,8 @@ class ConsentState:
         self, debtor_id: str, channel: Channel, address: str
     ) -> tuple[ConsentRecord, ...]:
         """Opt-outs covering this contact that no later opt-in has lifted."""
+        if not self.records:
+            return ()
         concerning = sorted(
             (record for record in self.records if record.applies_to(debtor_id, channel, address)),
             key=lambda record: record.occurred_at,
@@ -96,4 +98,19 @@ class ConsentState:
             for opt_out in concerning
             if opt_out.kind is ConsentChangeKind.OPT_OUT
             and not any(opt_in.lifts(opt_out) for opt_in in opt_ins)
+        )
+
+    def standing(self) -> tuple[ConsentRecord, ...]:
+        """Every opt-out that no later opt-in of a covering scope has lifted, for display."""
+        opt_ins = [record for record in self.records if record.kind is ConsentChangeKind.OPT_IN]
+        return tuple(
+            opt_out
+            for opt_out in sorted(self.records, key=lambda record: record.occurred_at)
+            if opt_out.kind is ConsentChangeKind.OPT_OUT
+            and not any(
+                opt_in.channel in (None, opt_out.channel)
+                and opt_in.address_key in (None, opt_out.address_key)
+                and opt_in.lifts(opt_out)
+                for opt_in in opt_ins
+            )
         )

@@ -1,83 +1,63 @@
-"""When contact is lawful: local hours that must hold in every candidate time zone at once.
+"""Time as sets of UTC intervals: lawful local hours per zone, and the operations that
+combine them with holds and caps.
 
 Windows are computed on each zone's wall clock through zoneinfo and only then turned
 into UTC instants, so daylight-saving changes move them correctly (never fixed offsets).
+Every list of intervals here is sorted, disjoint and half-open: [start, end).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+import functools
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
-
-from parley_consent.domain.rules import LocalWindow
-
-# How far ahead to look for a moment lawful in every zone; a week covers any
-# set of zones whose windows overlap at all.
-_SEARCH_DAYS = 8
 
 Interval = tuple[datetime, datetime]
 
-
-@dataclass(frozen=True)
-class WithinWindow:
-    """Lawful now; contact must not start at or after ``lawful_until``."""
-
-    lawful_until: datetime
+# Stand-ins for "no start" and "no end" that still compare with aware datetimes.
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+FOREVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class OutsideWindow:
-    """Not lawful now; ``lawful_from`` is the earliest lawful minute."""
-
-    lawful_from: datetime
-
-
-@dataclass(frozen=True)
-class NoCommonWindow:
-    """The candidate zones never share a lawful hour."""
-
-
-WindowCheck = WithinWindow | OutsideWindow | NoCommonWindow
-
-
-def check_window(now: datetime, zones: Sequence[ZoneInfo], hours: LocalWindow) -> WindowCheck:
-    if now.tzinfo is None:
-        raise ValueError("now must carry a time zone")
-    if not zones:
-        raise ValueError("at least one candidate time zone is needed")
-    now = now.astimezone(UTC)
-    common = _daily_windows(zones[0], now, hours)
-    for zone in zones[1:]:
-        common = _intersect(common, _daily_windows(zone, now, hours))
-    for start, end in common:
-        if end <= now:
-            continue
-        if start <= now:
-            return WithinWindow(lawful_until=end)
-        return OutsideWindow(lawful_from=_ceil_to_minute(start))
-    return NoCommonWindow()
-
-
-def _daily_windows(zone: ZoneInfo, around: datetime, hours: LocalWindow) -> list[Interval]:
-    """The zone's lawful hours as UTC intervals, from the local day before ``around`` onwards."""
-    today = around.astimezone(zone).date()
-    return [
-        (_instant(day, hours, zone, opening=True), _instant(day, hours, zone, opening=False))
-        for day in (today + timedelta(days=offset) for offset in range(-1, _SEARCH_DAYS))
-    ]
-
-
-def _instant(day: date, hours: LocalWindow, zone: ZoneInfo, *, opening: bool) -> datetime:
+# Memoised: a pure function whose few distinct arguments (days near now, a handful of
+# window edges and zones) recur in nearly every decision.
+@functools.lru_cache(maxsize=1 << 16)
+def local_instant(day: date, wall: time, zone: ZoneInfo) -> datetime:
     # fold=0: a wall-clock time that does not exist (a spring-forward gap) maps to the
-    # later instant and one that occurs twice to the first; both keep the window narrow.
-    local = datetime.combine(day, hours.opens if opening else hours.closes, tzinfo=zone)
-    return local.astimezone(UTC)
+    # later instant and one that occurs twice to the first; both keep windows narrow.
+    return datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)
 
 
-def _intersect(left: list[Interval], right: list[Interval]) -> list[Interval]:
-    """Intersection of two sorted lists of disjoint half-open intervals."""
+@functools.lru_cache(maxsize=1 << 14)
+def daily_windows(
+    zone: ZoneInfo,
+    first_day: date,
+    last_day: date,
+    opens: time,
+    closes: time,
+    weekdays: frozenset[int],
+) -> tuple[Interval, ...]:
+    """[opens, closes) local time on each allowed ISO weekday from first_day to last_day."""
+    windows: list[Interval] = []
+    day = first_day
+    one_day = timedelta(days=1)
+    while day <= last_day:
+        if day.isoweekday() in weekdays:
+            windows.append((local_instant(day, opens, zone), local_instant(day, closes, zone)))
+        day += one_day
+    return tuple(windows)
+
+
+def local_days(zone: ZoneInfo, days: Iterable[date]) -> list[Interval]:
+    """Whole local calendar days as UTC intervals, merged where they touch."""
+    return union(
+        (local_instant(day, time(0), zone), local_instant(day + timedelta(days=1), time(0), zone))
+        for day in days
+    )
+
+
+def intersect(left: list[Interval], right: list[Interval]) -> list[Interval]:
     common: list[Interval] = []
     i = j = 0
     while i < len(left) and j < len(right):
@@ -92,6 +72,41 @@ def _intersect(left: list[Interval], right: list[Interval]) -> list[Interval]:
     return common
 
 
-def _ceil_to_minute(instant: datetime) -> datetime:
+def union(intervals: Iterable[Interval]) -> list[Interval]:
+    merged: list[Interval] = []
+    for start, end in sorted(intervals):
+        if start >= end:
+            continue
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def subtract(intervals: list[Interval], blocked: list[Interval]) -> list[Interval]:
+    """``intervals`` without any instant in ``blocked`` (which must already be a union)."""
+    if not blocked:
+        return intervals
+    remaining: list[Interval] = []
+    for start, end in intervals:
+        cursor = start
+        for block_start, block_end in blocked:
+            if block_end <= cursor:
+                continue
+            if block_start >= end:
+                break
+            if block_start > cursor:
+                remaining.append((cursor, block_start))
+            cursor = max(cursor, block_end)
+            if cursor >= end:
+                break
+        if cursor < end:
+            remaining.append((cursor, end))
+    return remaining
+
+
+def ceil_to_minute(instant: datetime) -> datetime:
     floored = instant.replace(second=0, microsecond=0)
     return floored if floored == instant else floored + timedelta(minutes=1)

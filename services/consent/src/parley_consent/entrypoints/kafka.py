@@ -1,22 +1,93 @@
-"""Kafka subscribers: proposals in, decisions out; consent changes recorded.
+"""Kafka subscribers: proposals in, decisions out; consent changes and deliveries recorded.
 
 Offsets are committed only after the handler returns (``NACK_ON_ERROR``): a failure
-before the decision is stored and published leaves the proposal to be redelivered, and
-the stored decision makes that redelivery harmless. Undecodable messages are sent to the
-dead-letter topic by the broker's middleware.
+before the decisions are stored and published leaves the proposals to be redelivered,
+and the stored decisions make that redelivery harmless. Undecodable consent changes and
+deliveries are sent to the dead-letter topic by the broker's middleware.
+
+Proposals are consumed in batches: each batch costs a handful of queries and one round
+of publishing instead of that per proposal. Each record of a batch is decoded on its
+own, so one malformed proposal is dead-lettered without taking its batch with it.
 """
 
 from __future__ import annotations
 
-from faststream.kafka import KafkaRouter
-from faststream.kafka.subscriber.usecase import DefaultSubscriber
-from parley_shared.clock import Clock
-from parley_shared.events import ConsentChanged, ReminderProposed
-from parley_shared.kafka import EventPublisher, consumer_group_options
-from parley_shared.topics import Topics
+import asyncio
+from typing import Any
 
-from parley_consent.handlers import ConsentStore, apply_consent_change, decide_on_proposal
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.subscriber.usecase import DefaultSubscriber
+from faststream.message import StreamMessage
+from parley_shared.clock import Clock
+from parley_shared.events import DeliveryReported, ReminderProposed
+from parley_shared.kafka import (
+    DEAD_LETTER_REASON_HEADER,
+    DEAD_LETTER_SOURCE_HEADER,
+    EventPublisher,
+    consumer_group_options,
+)
+from parley_shared.metrics import metrics_for
+from parley_shared.topics import Topics
+from pydantic import ValidationError
+
+from parley_consent.domain import RuleSet
+from parley_consent.domain.debtor_state import CheckedConsentChange
+from parley_consent.handlers import (
+    ConsentStore,
+    apply_consent_change,
+    count_delivery,
+    decide_on_proposals,
+)
 from parley_consent.settings import ConsentSettings
+
+# Up to this many proposals are decided together.
+PROPOSAL_BATCH = 500
+
+
+class DeadLetters:
+    """Sends a record that cannot be decoded to the dead-letter topic with the reason,
+    as the broker's middleware does for single-message subscribers."""
+
+    def __init__(self, broker: KafkaBroker, topic: str) -> None:
+        self._broker = broker
+        self._topic = topic
+
+    async def send(self, record: ConsumerRecord[Any, Any], error: ValidationError) -> None:
+        # Locations and messages only: input values may hold personal data.
+        reason = "invalid event: " + "; ".join(
+            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors()
+        )
+        await self._broker.publish(
+            record.value or b"",
+            self._topic,
+            key=record.key,
+            headers={
+                DEAD_LETTER_REASON_HEADER: reason[:900],
+                DEAD_LETTER_SOURCE_HEADER: record.topic,
+            },
+        )
+        metrics_for(self._broker).dead_letters.labels(record.topic).inc()
+
+
+def _proposal_decoder(dead_letters: DeadLetters) -> Any:
+    """Decodes a batch record by record: a malformed proposal is dead-lettered with the
+    reason and its neighbours still reach the handler (a batch decoded as a whole would
+    fail, and be dead-lettered, as a whole)."""
+
+    async def decode(message: StreamMessage[Any]) -> list[ReminderProposed]:
+        raw = message.raw_message
+        records = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+        proposals: list[ReminderProposed] = []
+        for record in records:
+            try:
+                proposals.append(ReminderProposed.model_validate_json(record.value or b""))
+            except ValidationError as error:
+                await dead_letters.send(record, error)
+        return proposals
+
+    return decode
 
 
 def build_kafka_router(
@@ -25,6 +96,8 @@ def build_kafka_router(
     decisions: EventPublisher,
     repository: ConsentStore,
     clock: Clock,
+    rules: RuleSet,
+    dead_letters: DeadLetters,
 ) -> KafkaRouter:
     """The consent service's subscribers; decisions go out through ``decisions``."""
     kafka = settings.kafka
@@ -39,26 +112,34 @@ def build_kafka_router(
             topic, **consumer_group_options(kafka, group), description=description
         )
 
-    @subscriber(
-        topics.proposals, "consent", "Decide on each proposed reminder and publish the decision."
+    @router.subscriber(
+        topics.proposals,
+        **consumer_group_options(kafka, "consent"),
+        batch=True,
+        max_records=PROPOSAL_BATCH,
+        decoder=_proposal_decoder(dead_letters),
+        description="Decide on each proposed reminder and publish the decision.",
     )
-    async def on_reminder_proposed(proposal: ReminderProposed) -> None:
-        decision = await decide_on_proposal(
-            proposal,
-            store=repository,
-            clock=clock,
-            rule_set_version=settings.rule_set_version,
-        )
-        # The decision is committed by now: publishing it after a crash here only
-        # happens on redelivery, and then it is the identical stored decision.
-        await decisions.publish(decision)
+    async def on_reminders_proposed(proposals: list[ReminderProposed]) -> None:
+        decided = await decide_on_proposals(proposals, store=repository, clock=clock, rules=rules)
+        # The decisions are committed by now: publishing them after a crash here only
+        # happens on redelivery, and then they are the identical stored decisions.
+        await asyncio.gather(*(decisions.publish(decision) for decision in decided))
 
     @subscriber(
         topics.consent_changes,
         "consent.changes",
         "Record each consent change (idempotent by event id).",
     )
-    async def on_consent_changed(change: ConsentChanged) -> None:
+    async def on_consent_changed(change: CheckedConsentChange) -> None:
         await apply_consent_change(change, store=repository)
+
+    @subscriber(
+        topics.deliveries,
+        "consent.deliveries",
+        "Count each message that left towards the frequency caps (once per proposal).",
+    )
+    async def on_delivery_reported(report: DeliveryReported) -> None:
+        await count_delivery(report, store=repository)
 
     return router
