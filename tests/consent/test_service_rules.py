@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from parley_consent.adapters.database import ConsentRepository
 from parley_consent.bootstrap import create_app
 from parley_consent.settings import ConsentSettings
 from parley_shared.events import (
@@ -133,6 +134,37 @@ async def test_delivery_events_feed_the_massachusetts_cap_once_per_proposal(
     # Monday's text leaves the 7-day window on the next Monday.
     assert text_decision.defer_until == datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
     assert email_decision.verdict is Verdict.APPROVED
+
+
+async def test_approvals_not_yet_reported_sent_still_count_towards_a_cap(
+    kafka_settings: KafkaSettings, database_url: str, client: httpx.AsyncClient
+) -> None:
+    """Three texts proposed together to a Massachusetts debtor, before any send is
+    reported: the cap of two per seven days lets two through, whether the proposals
+    arrive in one batch or several."""
+    texts = [proposal(region="MA") for _ in range(3)]
+    await _propose(kafka_settings, *texts)
+    decisions = await _decisions(kafka_settings, at_least=3)
+    by_proposal = {decision.proposal_id: decision for decision in decisions}
+    verdicts = [by_proposal[text.proposal_id].verdict for text in texts]
+    assert verdicts == [Verdict.APPROVED, Verdict.APPROVED, Verdict.DEFERRED]
+    third = by_proposal[texts[2].proposal_id]
+    assert [reason.rule_id for reason in third.reasons] == ["US-MA"]
+
+    # Once the approvals' lawful deadline has passed with no send reported, they never
+    # left, so they no longer count towards the debtor's caps.
+    engine = create_async_engine(database_url)
+    try:
+        repository = ConsentRepository(engine)
+        today = await repository.load_histories(["d-1"], NOON_EASTERN)
+        tomorrow = await repository.load_histories(["d-1"], NOON_EASTERN + timedelta(days=1))
+    finally:
+        await engine.dispose()
+    assert {contact.proposal_id for contact in today["d-1"]} == {
+        texts[0].proposal_id,
+        texts[1].proposal_id,
+    }
+    assert tomorrow == {}
 
 
 async def test_the_debtor_overview_shows_state_and_decisions_with_masked_addresses(

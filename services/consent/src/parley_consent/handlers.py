@@ -16,7 +16,13 @@ from typing import Protocol
 
 from opentelemetry import trace
 from parley_shared.clock import Clock
-from parley_shared.events import ConsentChanged, ContactDecision, DeliveryReported, ReminderProposed
+from parley_shared.events import (
+    ConsentChanged,
+    ContactDecision,
+    DeliveryReported,
+    ReminderProposed,
+    Verdict,
+)
 
 from parley_consent.domain import DebtorState, PastContact, RuleSet, decide
 from parley_consent.domain.audit import StoredDecision
@@ -106,16 +112,24 @@ async def decide_on_proposals(
         histories = await store.load_histories(
             sorted({proposal.debtor_id for proposal in pending}), now
         )
-        made = [
-            decide(
-                proposal,
-                states[(proposal.debtor_id, proposal.address)],
-                histories.get(proposal.debtor_id, []),
-                now,
-                rules,
+        made = []
+        for proposal in pending:
+            history = histories.setdefault(proposal.debtor_id, [])
+            decision = decide(
+                proposal, states[(proposal.debtor_id, proposal.address)], history, now, rules
             ).to_event(proposal, now)
-            for proposal in pending
-        ]
+            if decision.verdict is Verdict.APPROVED:
+                # A later proposal for the same debtor in this batch must see this one
+                # against its caps, as it would had they arrived in separate batches.
+                history.append(
+                    PastContact(
+                        proposal_id=proposal.proposal_id,
+                        channel=proposal.channel,
+                        sent_at=now,
+                        message_kind=proposal.message_kind,
+                    )
+                )
+            made.append(decision)
         saved = await store.save_decisions(made, trace_id=current_trace_id())
         for decision in saved.values():
             log.info(

@@ -20,6 +20,7 @@ from parley_shared.events import (
     DeliveryReported,
     DeliveryStatus,
     MessageKind,
+    Verdict,
 )
 from sqlalchemy import (
     Column,
@@ -30,9 +31,11 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    exists,
     func,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -230,11 +233,18 @@ class ConsentRepository:
     async def load_histories(
         self, debtor_ids: Sequence[str], now: datetime
     ) -> dict[str, list[PastContact]]:
-        """Each debtor's contacts recent enough to count towards any cap."""
+        """Each debtor's contacts recent enough to count towards any cap.
+
+        Besides messages reported as sent, an approval whose message may still leave (its
+        lawful deadline has not passed and no report counted it yet) counts as a contact
+        from the moment it was decided: otherwise two proposals approved before either
+        send is reported could both go out past a cap.
+        """
         if not debtor_ids:
             return {}
         message_kind = decisions.c.decision["proposal"]["message_kind"].astext
-        query = (
+        channel = decisions.c.decision["proposal"]["channel"].astext
+        sent = (
             select(
                 contacts.c.debtor_id,
                 contacts.c.proposal_id,
@@ -248,8 +258,20 @@ class ConsentRepository:
                 contacts.c.sent_at >= now - timedelta(days=HISTORY_DAYS),
             )
         )
+        in_flight = select(
+            decisions.c.debtor_id,
+            decisions.c.proposal_id,
+            channel.label("channel"),
+            decisions.c.decided_at.label("sent_at"),
+            message_kind.label("message_kind"),
+        ).where(
+            decisions.c.debtor_id.in_(debtor_ids),
+            decisions.c.verdict == Verdict.APPROVED.value,
+            decisions.c.lawful_until > now,
+            ~exists().where(contacts.c.proposal_id == decisions.c.proposal_id),
+        )
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
+            rows = (await connection.execute(union_all(sent, in_flight))).all()
         histories: dict[str, list[PastContact]] = {}
         for row in rows:
             histories.setdefault(row.debtor_id, []).append(
