@@ -32,6 +32,9 @@ from tests.messenger.factories import NOW, SMS_UNSUBSCRIBED, a_decision
 from tests.support.apps import running_app, serve_http
 from tests.support.kafka import payloads, produce_raw, read_topic, wait_for
 
+# These tests run the messenger without HTTP; its public URL is not reachable.
+NO_CALLBACKS = SandboxSettings(twilio_status_callbacks=False)
+
 
 @dataclass
 class Messenger:
@@ -97,7 +100,7 @@ async def messenger_at(
 @pytest.fixture
 async def messenger(kafka_settings: KafkaSettings, database_url: str) -> AsyncIterator[Messenger]:
     async with (
-        serve_http(create_sandbox(SandboxSettings())) as sandbox_url,
+        serve_http(create_sandbox(NO_CALLBACKS)) as sandbox_url,
         httpx.AsyncClient(base_url=sandbox_url) as sandbox,
         messenger_at(kafka_settings, database_url, sandbox_url) as spans,
     ):
@@ -143,7 +146,8 @@ async def test_an_approved_email_is_sent_with_the_message_id_as_provider_id(
     assert report.provider_message_id == message["message_id"]
     assert message["to"] == [decision.proposal.address]
     assert message["subject"] == "Sobre su cuenta AB-1234 con Analytical Bank"
-    link = f"https://parley.example/unsubscribe/{decision.proposal_id}"
+    link = message["headers"]["List-Unsubscribe"].removeprefix("<").removesuffix(">")
+    assert link.startswith(f"https://parley.example/unsubscribe/{decision.proposal_id}?token=")
     assert link in message["body"]
     assert "cobrador de deudas" in message["body"]
     assert message["headers"] == {
@@ -229,7 +233,7 @@ async def test_a_claim_left_by_a_crash_is_never_sent_and_reported_unknown(
 ) -> None:
     decision = a_decision()
     async with (
-        serve_http(create_sandbox(SandboxSettings())) as sandbox_url,
+        serve_http(create_sandbox(NO_CALLBACKS)) as sandbox_url,
         httpx.AsyncClient(base_url=sandbox_url) as sandbox,
     ):
         messenger = Messenger(kafka_settings, database_url, sandbox, InMemorySpanExporter())

@@ -9,17 +9,24 @@ import pytest
 from parley_messenger.domain.dispatch import validity_period_seconds, why_not_dispatchable
 from parley_messenger.domain.model import SendRecord, SendStatus, provider_for, report_for
 from parley_messenger.domain.rendering import (
+    MessageLinks,
     RenderedContent,
     RenderError,
     compose,
     email_footer,
     sms_footer,
+    status_callback_url,
     template_candidates,
     unsubscribe_url,
 )
 from parley_shared.events import Channel, DeliveryStatus
 
 from tests.messenger.factories import NOW, a_decision
+
+LINKS = MessageLinks(
+    unsubscribe="https://p.example/unsubscribe/1?token=t",
+    status_callback="https://p.example/webhooks/twilio/status?proposal_id=1",
+)
 
 
 def test_template_files_are_tried_from_the_most_specific_locale() -> None:
@@ -53,8 +60,10 @@ def test_the_sms_footer_discloses_and_offers_stop() -> None:
 
 
 def test_the_email_footer_discloses_and_links_the_unsubscribe_page() -> None:
-    link = unsubscribe_url("https://parley.example/", uuid.UUID(int=1))
-    assert link == "https://parley.example/unsubscribe/00000000-0000-0000-0000-000000000001"
+    link = unsubscribe_url("https://parley.example/", uuid.UUID(int=1), "sig")
+    assert link == (
+        "https://parley.example/unsubscribe/00000000-0000-0000-0000-000000000001?token=sig"
+    )
     footer = email_footer("en", link)
     assert "This is a communication from a debt collector." in footer
     assert link in footer
@@ -89,10 +98,11 @@ def test_validity_period_is_the_time_left_clamped_to_twilios_range(
 def test_an_sms_gets_the_footer_and_a_validity_period() -> None:
     decision = a_decision(channel=Channel.SMS, lawful_until=NOW + timedelta(minutes=30))
     message = compose(
-        decision, RenderedContent(body="Hello."), now=NOW, public_base_url="https://p.example"
+        decision, RenderedContent(body="Hello."), now=NOW, links=LINKS, max_sms_segments=6
     )
     assert message.body == f"Hello.\n\n{sms_footer('en')}"
     assert message.validity_period == 1800
+    assert message.status_callback == LINKS.status_callback
     assert message.to == decision.proposal.address
     assert message.subject is None
 
@@ -103,9 +113,10 @@ def test_an_email_gets_the_footer_unsubscribe_headers_and_custom_args() -> None:
         decision,
         RenderedContent(body="Hola.", subject="Asunto"),
         now=NOW,
-        public_base_url="https://p.example",
+        links=LINKS,
+        max_sms_segments=6,
     )
-    link = f"https://p.example/unsubscribe/{decision.proposal_id}"
+    link = LINKS.unsubscribe
     assert message.body == f"Hola.\n\n{email_footer('es', link)}"
     assert message.subject == "Asunto"
     assert message.headers == {
@@ -125,7 +136,8 @@ def test_a_message_keeps_personal_data_out_of_its_repr() -> None:
         decision,
         RenderedContent(body="Dear Ada", subject="Ada's account"),
         now=NOW,
-        public_base_url="https://p.example",
+        links=LINKS,
+        max_sms_segments=6,
     )
     text = repr(message)
     assert decision.proposal.address not in text
@@ -152,3 +164,18 @@ def test_reports_have_stable_ids_per_outcome() -> None:
     assert failed.event_id != report.event_id
     with pytest.raises(ValueError, match="no outcome"):
         report_for(record.__class__(**{**record.__dict__, "status": SendStatus.CLAIMED}))
+
+
+def test_a_status_callback_url_names_its_proposal() -> None:
+    assert status_callback_url("https://p.example/", uuid.UUID(int=2)) == (
+        "https://p.example/webhooks/twilio/status?proposal_id=00000000-0000-0000-0000-000000000002"
+    )
+
+
+def test_an_sms_over_the_segment_limit_is_not_composed() -> None:
+    decision = a_decision(channel=Channel.SMS)
+    long_body = RenderedContent(body="a" * 300)  # 300 + footer: 3 GSM-7 segments
+    message = compose(decision, long_body, now=NOW, links=LINKS, max_sms_segments=3)
+    assert message.body.startswith("a" * 300)
+    with pytest.raises(RenderError, match="3 GSM-7 segments, over the limit of 2"):
+        compose(decision, long_body, now=NOW, links=LINKS, max_sms_segments=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from fastapi import FastAPI, Response
 from opentelemetry.sdk.trace import TracerProvider
@@ -68,6 +69,7 @@ async def test_accepted_messages_come_back_with_the_providers_ids(sandbox_url: s
         sent_email = await sendgrid.send(email())
     finally:
         await twilio.close()
+        await sendgrid.close()
     assert sent_sms.status is SendStatus.SENT
     assert sent_sms.provider_message_id is not None
     assert sent_sms.provider_message_id.startswith("SM")
@@ -80,10 +82,11 @@ async def test_refusals_are_failures_with_the_providers_codes(sandbox_url: str) 
     twilio, sendgrid = senders(sandbox_url)
     try:
         refused_sms = await twilio.send(sms(SMS_UNSUBSCRIBED))
+        refused_email = await sendgrid.send(email("debtor@localhost"))
+        unusable_email = await sendgrid.send(email("not-an-address"))
     finally:
         await twilio.close()
-    refused_email = await sendgrid.send(email("debtor@localhost"))
-    unusable_email = await sendgrid.send(email("not-an-address"))
+        await sendgrid.close()
     assert (refused_sms.status, refused_sms.error_code) == (SendStatus.FAILED, "21610")
     assert (refused_email.status, refused_email.error_code) == (SendStatus.FAILED, "400")
     assert (unusable_email.status, unusable_email.error_code) == (
@@ -102,9 +105,10 @@ async def test_wrong_credentials_are_failures() -> None:
         twilio, sendgrid = senders(url)
         try:
             assert (await twilio.send(sms())).error_code == "20003"
+            assert (await sendgrid.send(email())).error_code == "401"
         finally:
             await twilio.close()
-        assert (await sendgrid.send(email())).error_code == "401"
+            await sendgrid.close()
 
 
 async def test_an_unreachable_provider_is_a_failure_the_message_never_left() -> None:
@@ -113,13 +117,15 @@ async def test_an_unreachable_provider_is_a_failure_the_message_never_left() -> 
         outcomes = [await twilio.send(sms()), await sendgrid.send(email())]
     finally:
         await twilio.close()
-    assert [(o.status, o.error_code) for o in outcomes] == [
-        (SendStatus.FAILED, "connect-error"),
-        (SendStatus.FAILED, "connect-error"),
+        await sendgrid.close()
+    # Nothing was listening, so nothing was accepted: worth another try.
+    assert [(o.status, o.error_code, o.retryable) for o in outcomes] == [
+        (SendStatus.FAILED, "connect-error", True),
+        (SendStatus.FAILED, "connect-error", True),
     ]
 
 
-async def test_a_server_error_is_unknown_the_provider_may_have_queued_it() -> None:
+async def test_a_server_error_is_a_refusal_worth_retrying() -> None:
     broken = FastAPI()
 
     @broken.post("/2010-04-01/Accounts/{account_sid}/Messages.json")
@@ -137,7 +143,75 @@ async def test_a_server_error_is_unknown_the_provider_may_have_queued_it() -> No
             outcomes = [await twilio.send(sms()), await sendgrid.send(email())]
         finally:
             await twilio.close()
-    assert [o.status for o in outcomes] == [SendStatus.UNKNOWN, SendStatus.UNKNOWN]
+            await sendgrid.close()
+    # Providers answer 5xx before queuing anything: nothing was accepted.
+    assert [(o.status, o.error_code, o.retryable) for o in outcomes] == [
+        (SendStatus.FAILED, "20500", True),
+        (SendStatus.FAILED, "500", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "twilio_code", "sendgrid_code"),
+    [("rate_limit", "20429", "429"), ("unavailable", "20503", "503")],
+)
+async def test_the_stand_ins_faults_are_refusals_worth_retrying(
+    sandbox_url: str, kind: str, twilio_code: str, sendgrid_code: str
+) -> None:
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        for provider in ("twilio", "sendgrid"):
+            await http.post("/_sandbox/faults", json={"provider": provider, "kind": kind})
+    twilio, sendgrid = senders(sandbox_url)
+    try:
+        refused = [await twilio.send(sms()), await sendgrid.send(email())]
+        accepted = [await twilio.send(sms()), await sendgrid.send(email())]
+    finally:
+        await twilio.close()
+        await sendgrid.close()
+    assert [(o.status, o.error_code, o.retryable) for o in refused] == [
+        (SendStatus.FAILED, twilio_code, True),
+        (SendStatus.FAILED, sendgrid_code, True),
+    ]
+    if kind == "rate_limit":
+        assert refused[1].retry_after == 1.0  # SendGrid's Retry-After is honoured
+    assert [o.status for o in accepted] == [SendStatus.SENT, SendStatus.SENT]
+
+
+async def test_an_answer_too_late_is_unknown_though_the_provider_took_it(
+    sandbox_url: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        for provider in ("twilio", "sendgrid"):
+            await http.post(
+                "/_sandbox/faults",
+                json={"provider": provider, "kind": "timeout", "delay_seconds": 2},
+            )
+        twilio, sendgrid = senders(sandbox_url, timeout=0.5)
+        try:
+            outcomes = [await twilio.send(sms()), await sendgrid.send(email())]
+        finally:
+            await twilio.close()
+            await sendgrid.close()
+        accepted = (await http.get("/_sandbox/messages")).json()
+    assert [(o.status, o.retryable) for o in outcomes] == [
+        (SendStatus.UNKNOWN, False),
+        (SendStatus.UNKNOWN, False),
+    ]
+    assert len(accepted) == 2  # which is why "unknown" must never be resent
+
+
+async def test_a_slow_answer_within_the_timeout_is_a_send(sandbox_url: str) -> None:
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        await http.post(
+            "/_sandbox/faults", json={"provider": "twilio", "kind": "slow", "delay_seconds": 0.5}
+        )
+    twilio, sendgrid = senders(sandbox_url, timeout=5)
+    try:
+        outcome = await twilio.send(sms())
+    finally:
+        await twilio.close()
+        await sendgrid.close()
+    assert outcome.status is SendStatus.SENT
 
 
 def test_the_mail_body_puts_custom_args_on_the_personalization() -> None:

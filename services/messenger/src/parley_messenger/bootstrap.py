@@ -2,26 +2,44 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
+from aiokafka.structs import ConsumerRecord
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 from parley_shared.clock import Clock, clock_for
 from parley_shared.database import create_engine
-from parley_shared.events import Channel, DeliveryReported
-from parley_shared.kafka import EventPublisher, build_broker
+from parley_shared.events import Channel, ConsentChanged, DeliveryReported
+from parley_shared.kafka import (
+    DEAD_LETTER_REASON_HEADER,
+    DEAD_LETTER_SOURCE_HEADER,
+    EventPublisher,
+    build_broker,
+)
 from parley_shared.service import ServiceParts, build_service_app
 from parley_shared.telemetry import build_tracer_provider
 from parley_shared.topics import Topics
 
 from parley_messenger import __version__
-from parley_messenger.adapters.database import SendStore
+from parley_messenger.adapters.database import ReceiptStore, SendStore, SuppressionStore
 from parley_messenger.adapters.sendgrid_client import SendGridSender
-from parley_messenger.adapters.templates import TemplateRenderer
+from parley_messenger.adapters.signatures import (
+    SendGridWebhookVerifier,
+    TwilioWebhookVerifier,
+    UnsubscribeLinks,
+)
+from parley_messenger.adapters.templates import TemplateChecker, TemplateRenderer
 from parley_messenger.adapters.twilio_client import TwilioSender
+from parley_messenger.domain.retry import RetryPolicy
+from parley_messenger.entrypoints.http import HttpDeps, build_http_router
 from parley_messenger.entrypoints.kafka import build_router
 from parley_messenger.handlers import Deps
+from parley_messenger.listening import ListeningDeps
 from parley_messenger.settings import MessengerSettings
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "adapters" / "migrations"
 
@@ -43,15 +61,75 @@ def create_app(
     deliveries = EventPublisher(
         broker, topics.deliveries, DeliveryReported, "What became of one proposal's message."
     )
+    consent_changes = EventPublisher(
+        broker,
+        topics.consent_changes,
+        ConsentChanged,
+        "Opt-outs and dead addresses the messenger heard of: STOP replies, unsubscribes, "
+        "provider errors.",
+    )
+    clock = clock or clock_for(settings.simulated_start, settings.simulated_speed)
+    sends = SendStore(engine)
+    suppressions = SuppressionStore(engine)
+    links = UnsubscribeLinks(settings.unsubscribe_secret.get_secret_value())
     deps = Deps(
-        sends=SendStore(engine),
+        sends=sends,
         senders={Channel.SMS: twilio, Channel.EMAIL: sendgrid},
         renderer=TemplateRenderer(),
         publish=deliveries.publish,
-        clock=clock or clock_for(settings.simulated_start, settings.simulated_speed),
+        clock=clock,
         public_base_url=settings.public_base_url,
+        suppressions=suppressions,
+        publish_consent=consent_changes.publish,
+        link_signer=links,
+        max_sms_segments=settings.sms_max_segments,
+        retry=RetryPolicy(
+            max_attempts=settings.retry_max_attempts,
+            base_delay=settings.retry_base_delay_seconds,
+            max_delay=settings.retry_max_delay_seconds,
+        ),
     )
-    broker.include_router(build_router(settings.kafka, deps))
+
+    async def dead_letter(record: ConsumerRecord[Any, Any], reason: str) -> None:
+        await broker.publish(
+            record.value,
+            topics.dead_letters,
+            key=record.key,
+            headers={DEAD_LETTER_REASON_HEADER: reason, DEAD_LETTER_SOURCE_HEADER: record.topic},
+        )
+        log.warning("dead-lettered a message from %s: %s", record.topic, reason)
+
+    broker.include_router(
+        build_router(
+            settings.kafka,
+            deps,
+            tracer=tracer_provider.get_tracer("parley_messenger"),
+            dead_letter=dead_letter,
+            batch_size=settings.decision_batch_size,
+            concurrency=settings.send_concurrency,
+        )
+    )
+    http_router = build_http_router(
+        HttpDeps(
+            listening=ListeningDeps(
+                sends=sends,
+                suppressions=suppressions,
+                receipts=ReceiptStore(engine),
+                publish_delivery=deliveries.publish,
+                publish_consent=consent_changes.publish,
+                clock=clock,
+                sender_name=settings.sendgrid.from_name,
+            ),
+            public_base_url=settings.public_base_url,
+            twilio=TwilioWebhookVerifier(settings.twilio.auth_token.get_secret_value()),
+            sendgrid=SendGridWebhookVerifier(
+                settings.sendgrid.event_webhook_public_key,
+                settings.sendgrid.event_max_age_seconds,
+            ),
+            links=links,
+            checker=TemplateChecker(max_sms_segments=settings.sms_max_segments),
+        )
+    )
     return build_service_app(
         ServiceParts(
             name="messenger",
@@ -61,6 +139,7 @@ def create_app(
             engine=engine,
             tracer_provider=tracer_provider,
             migrations_dir=MIGRATIONS_DIR,
+            routers=(http_router,),
             on_stopping=(twilio.close, sendgrid.close),
         )
     )

@@ -2,23 +2,34 @@
 
 The ``sends`` row is claimed and committed before the provider is called. Whoever finds
 the row already there (a redelivered decision, a restart, a second consumer) sends
-nothing and republishes the stored outcome instead.
+nothing and republishes the stored outcome instead. Between the claim and each provider
+call the opt-outs and the lawful window are checked again; a refusal that provably left
+nothing at the provider (429, 5xx, nobody listening) is retried within the window.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
 from opentelemetry import trace
 from parley_shared.clock import Clock
-from parley_shared.events import Channel, ContactDecision, DeliveryReported, Verdict
+from parley_shared.events import (
+    Channel,
+    ConsentChanged,
+    ConsentChangeKind,
+    ConsentSource,
+    ContactDecision,
+    DeliveryReported,
+    Verdict,
+)
 
-from parley_messenger.domain.dispatch import why_not_dispatchable
+from parley_messenger.domain.dispatch import validity_period_seconds, why_not_dispatchable
 from parley_messenger.domain.model import (
     OutboundMessage,
     ProviderOutcome,
@@ -27,7 +38,20 @@ from parley_messenger.domain.model import (
     provider_for,
     report_for,
 )
-from parley_messenger.domain.rendering import RenderedContent, RenderError, compose
+from parley_messenger.domain.rendering import (
+    MessageLinks,
+    RenderedContent,
+    RenderError,
+    compose,
+    status_callback_url,
+    unsubscribe_url,
+)
+from parley_messenger.domain.retry import RetryPolicy
+from parley_messenger.domain.suppression import (
+    SuppressionChange,
+    scopes_for_send,
+    suppression_change,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +79,28 @@ class SendLedger(Protocol):
     ) -> SendRecord | None: ...
 
 
+class Suppressions(Protocol):
+    async def apply(self, changes: list[SuppressionChange]) -> bool: ...
+
+    async def first_suppressing(self, scopes: tuple[str, ...]) -> str | None: ...
+
+
+class LinkSigner(Protocol):
+    def sign(self, proposal_id: uuid.UUID) -> str: ...
+
+
+# Event ids of the consent changes the messenger announces derive from their evidence,
+# so announcing one twice (a provider's retry, a redelivery) is one event to consumers.
+CONSENT_NAMESPACE = uuid.UUID("5a0c7e52-2b8f-4b53-9f0e-3c1d2a4b6e71")
+
+# Provider refusals that say something about the address, not about this one message.
+_ADDRESS_FACTS: dict[str, ConsentChangeKind] = {
+    "21610": ConsentChangeKind.OPT_OUT,  # the number texted STOP to our sender
+    "21211": ConsentChangeKind.ADDRESS_INVALID,  # not a phone number
+    "21614": ConsentChangeKind.ADDRESS_INVALID,  # not a mobile number
+}
+
+
 @dataclass(frozen=True)
 class Deps:
     sends: SendLedger
@@ -63,6 +109,12 @@ class Deps:
     publish: Callable[[DeliveryReported], Awaitable[None]]
     clock: Clock
     public_base_url: str
+    suppressions: Suppressions
+    publish_consent: Callable[[ConsentChanged], Awaitable[None]]
+    link_signer: LinkSigner
+    max_sms_segments: int = 6
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 async def deliver(decision: ContactDecision, deps: Deps) -> DeliveryReported | None:
@@ -80,6 +132,7 @@ async def deliver(decision: ContactDecision, deps: Deps) -> DeliveryReported | N
         provider=provider_for(proposal.channel),
         claimed_at=now,
         trace_id=_current_trace_id(),
+        address=proposal.address,
     )
 
     reason = why_not_dispatchable(now, decision.lawful_until)
@@ -89,7 +142,17 @@ async def deliver(decision: ContactDecision, deps: Deps) -> DeliveryReported | N
         content = deps.renderer.render(
             proposal.template, proposal.channel, proposal.locale, proposal.variables
         )
-        message = compose(decision, content, now=now, public_base_url=deps.public_base_url)
+        links = MessageLinks(
+            unsubscribe=unsubscribe_url(
+                deps.public_base_url,
+                proposal.proposal_id,
+                deps.link_signer.sign(proposal.proposal_id),
+            ),
+            status_callback=status_callback_url(deps.public_base_url, proposal.proposal_id),
+        )
+        message = compose(
+            decision, content, now=now, links=links, max_sms_segments=deps.max_sms_segments
+        )
     except RenderError as error:
         return await _conclude_unsent(claim, SendStatus.FAILED, "template", str(error), deps)
 
@@ -97,21 +160,108 @@ async def deliver(decision: ContactDecision, deps: Deps) -> DeliveryReported | N
     if existing is not None:
         return await _settle_existing(existing, deps)
 
-    log.info(
-        "sending proposal %s (debtor %s) by %s", claim.proposal_id, claim.debtor_id, claim.provider
-    )
-    # Only bugs raise here; the claim then stays and a redelivery reports it unknown.
-    outcome = await deps.senders[proposal.channel].send(message)
-    finished = replace(
-        claim,
-        status=outcome.status,
-        provider_message_id=outcome.provider_message_id,
-        error_code=outcome.error_code,
-        detail=outcome.detail,
-        finished_at=deps.clock.now(),
-    )
+    # The decision is approved only until lawful_until (checked above, so not None).
+    assert decision.lawful_until is not None
+    finished = await _send_within_window(claim, message, decision.lawful_until, deps)
     await deps.sends.finish(finished)
     return await _report(finished, deps)
+
+
+async def _send_within_window(
+    claim: SendRecord, message: OutboundMessage, lawful_until: datetime, deps: Deps
+) -> SendRecord:
+    """Call the provider, again only while it provably took nothing and the window is
+    open; each attempt starts right after the opt-outs and the window were checked."""
+    attempt = 1
+    while True:
+        opted_out = await deps.suppressions.first_suppressing(
+            scopes_for_send(claim.debtor_id, claim.channel, message.to)
+        )
+        now = deps.clock.now()  # after the lookup: the window is judged as late as possible
+        if opted_out is not None:
+            return _concluded(claim, SendStatus.SUPPRESSED, "opted-out", opted_out, deps)
+        closed = why_not_dispatchable(now, lawful_until)
+        if closed is not None:
+            return _concluded(claim, SendStatus.EXPIRED, None, closed, deps)
+        if message.validity_period is not None:
+            message = replace(message, validity_period=validity_period_seconds(now, lawful_until))
+        log.info(
+            "sending proposal %s (debtor %s) by %s, attempt %d",
+            claim.proposal_id,
+            claim.debtor_id,
+            claim.provider,
+            attempt,
+        )
+        # Only bugs raise here; the claim then stays and a redelivery reports it unknown.
+        outcome = await deps.senders[claim.channel].send(message)
+        delay = (
+            deps.retry.delay_before(
+                attempt + 1,
+                now=deps.clock.now(),
+                lawful_until=lawful_until,
+                retry_after=outcome.retry_after,
+            )
+            if outcome.retryable
+            else None
+        )
+        if delay is None:
+            detail = outcome.detail
+            if outcome.retryable and attempt > 1:
+                detail = f"{detail}; gave up after {attempt} attempts"
+            return replace(
+                claim,
+                status=outcome.status,
+                provider_message_id=outcome.provider_message_id,
+                error_code=outcome.error_code,
+                detail=detail,
+                finished_at=deps.clock.now(),
+            )
+        log.info(
+            "proposal %s: %s not accepted (%s); retrying in %.2fs",
+            claim.proposal_id,
+            claim.provider,
+            outcome.error_code,
+            delay,
+        )
+        await deps.sleep(delay)
+        attempt += 1
+
+
+def _concluded(
+    claim: SendRecord, status: SendStatus, error_code: str | None, detail: str, deps: Deps
+) -> SendRecord:
+    return replace(
+        claim, status=status, error_code=error_code, detail=detail, finished_at=deps.clock.now()
+    )
+
+
+async def _announce_address_fact(record: SendRecord, kind: ConsentChangeKind, deps: Deps) -> None:
+    """A refusal that means an opt-out or a dead address is a consent fact: stop later
+    sends here at once, and tell the consent service, which owns consent state."""
+    if record.address is None:
+        return
+    evidence = f"{record.provider} error {record.error_code} for proposal {record.proposal_id}"
+    change = ConsentChanged(
+        event_id=uuid.uuid5(CONSENT_NAMESPACE, evidence),
+        occurred_at=record.finished_at or record.claimed_at,
+        debtor_id=record.debtor_id,
+        kind=kind,
+        channel=record.channel,
+        address=record.address,
+        source=ConsentSource.PROVIDER,
+        evidence=evidence,
+    )
+    await apply_consent_change(change, deps.suppressions)
+    await deps.publish_consent(change)
+
+
+async def apply_consent_change(change: ConsentChanged, suppressions: Suppressions) -> bool:
+    """Record what a consent change means for the send-time check (consent.changes, and
+    the messenger's own opt-out endpoints). True when a scope became suppressed."""
+    effect = suppression_change(change)
+    if effect is None:
+        return False
+    return await suppressions.apply([effect])
 
 
 async def _conclude_unsent(
@@ -157,6 +307,9 @@ async def _settle_existing(existing: SendRecord, deps: Deps) -> DeliveryReported
 
 
 async def _report(record: SendRecord, deps: Deps) -> DeliveryReported:
+    if record.status is SendStatus.FAILED and record.error_code in _ADDRESS_FACTS:
+        # Here rather than right after the send, so a redelivery repeats it too.
+        await _announce_address_fact(record, _ADDRESS_FACTS[record.error_code], deps)
     report = report_for(record)
     # After the commit: a crash here redelivers the decision, which republishes this.
     await deps.publish(report)

@@ -30,6 +30,16 @@ class SendGridSettings(BaseModel):
         default=None,
         description="API origin without /v3, e.g. http://127.0.0.1:8190; None is real SendGrid.",
     )
+    event_webhook_public_key: str | None = Field(
+        default=None,
+        description="Base64 DER (SubjectPublicKeyInfo) of the Event Webhook's ECDSA key, as "
+        "SendGrid shows it; None refuses every event post (403).",
+    )
+    event_max_age_seconds: int = Field(
+        default=600,
+        ge=1,
+        description="Signed event posts older than this are refused as replays.",
+    )
 
 
 class MessengerSettings(ServiceSettings):
@@ -42,4 +52,29 @@ class MessengerSettings(ServiceSettings):
     )
     send_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Longest wait for a provider to answer one send."
+    )
+    decision_batch_size: int = Field(
+        default=100, ge=1, le=5000, description="Most decisions taken from Kafka in one batch."
+    )
+    send_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Debtors whose messages are sent at the same time (one debtor's in order).",
+    )
+    unsubscribe_secret: SecretStr = Field(
+        default=SecretStr("sandbox-unsubscribe-secret"),
+        description="Signs the one-click unsubscribe links; changing it voids links sent.",
+    )
+    sms_max_segments: int = Field(
+        default=6, ge=1, le=10, description="Longest SMS allowed, in GSM-7 or UCS-2 segments."
+    )
+    retry_max_attempts: int = Field(
+        default=4, ge=1, description="Provider calls per message, when refusals say retry."
+    )
+    retry_base_delay_seconds: float = Field(
+        default=0.5, gt=0, description="Longest wait before the first retry (full jitter)."
+    )
+    retry_max_delay_seconds: float = Field(
+        default=8.0, gt=0, description="Cap on the wait between two attempts."
     )

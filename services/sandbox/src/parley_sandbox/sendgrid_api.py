@@ -18,6 +18,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from parley_sandbox.callbacks import Caller, sendgrid_event_post, sendgrid_events
+from parley_sandbox.faults import FaultPlan
 from parley_sandbox.records import MessageLog, RecordedMessage
 from parley_sandbox.settings import SandboxSettings
 
@@ -140,16 +142,41 @@ def parse_mail(payload: Any) -> ParsedMail:
     return ParsedMail(tuple(recipients), sender, subject or "", text, custom_args, headers)
 
 
-def build_sendgrid_router(settings: SandboxSettings, log: MessageLog) -> APIRouter:
+_FAULT_MESSAGES = {
+    429: "too many requests",
+    500: "internal server error",
+    503: "service unavailable",
+}
+
+
+def build_sendgrid_router(
+    settings: SandboxSettings, log: MessageLog, faults: FaultPlan, caller: Caller
+) -> APIRouter:
     router = APIRouter(tags=["sendgrid"])
 
     @router.post("/v3/mail/send", response_model=None)
     async def send_mail(request: Request) -> Response:
+        arrived = datetime.now(UTC)  # when the sender started this send
         if not _authorised(request, settings):
             return sendgrid_errors(
                 401,
                 {"message": "The provided authorization grant is invalid, expired, or revoked"},
             )
+        fault = faults.next_for("sendgrid")
+        if fault is not None and fault.refuses:
+            refusal = sendgrid_errors(fault.status, {"message": _FAULT_MESSAGES[fault.status]})
+            if fault.status == 429:
+                refusal.headers["Retry-After"] = "1"
+            return refusal
+        if fault is not None and fault.kind == "slow":
+            await fault.wait()
+        response = await _send(request, arrived)
+        if fault is not None and fault.kind == "timeout":
+            # Accepted and recorded, but the answer comes after the client gave up.
+            await fault.wait()
+        return response
+
+    async def _send(request: Request, arrived: datetime) -> Response:
         try:
             payload = json.loads(await request.body())
             mail = parse_mail(payload)
@@ -171,9 +198,17 @@ def build_sendgrid_router(settings: SandboxSettings, log: MessageLog) -> APIRout
                 traceparent=request.headers.get("traceparent"),
                 custom_args=mail.custom_args,
                 headers=mail.headers,
-                received_at=datetime.now(UTC),
+                received_at=arrived,
             )
         )
+        key = settings.sendgrid_event_private_key
+        if settings.sendgrid_event_webhook_url and key is not None:
+            events = sendgrid_events(message_id, mail.recipients, mail.custom_args)
+            caller.later(
+                sendgrid_event_post(
+                    key.get_secret_value(), settings.sendgrid_event_webhook_url, events
+                )
+            )
         return Response(status_code=202, headers={"X-Message-Id": message_id})
 
     return router

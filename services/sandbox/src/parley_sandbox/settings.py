@@ -21,3 +21,20 @@ class SandboxSettings(BaseSettings):
     twilio_account_sid: str = Field(default=DEFAULT_ACCOUNT_SID, pattern=r"^AC[0-9a-fA-F]{32}$")
     twilio_auth_token: SecretStr = SecretStr(DEFAULT_AUTH_TOKEN)
     sendgrid_api_key: SecretStr = SecretStr(DEFAULT_API_KEY)
+    twilio_status_callbacks: bool = Field(
+        default=True, description="POST signed status callbacks to a message's StatusCallback."
+    )
+    twilio_inbound_url: str | None = Field(
+        default=None,
+        description="Where simulated inbound SMS are posted (the messenger's public "
+        "/webhooks/twilio/inbound URL).",
+    )
+    sendgrid_event_webhook_url: str | None = Field(
+        default=None, description="Where signed Event Webhook posts go; None sends none."
+    )
+    sendgrid_event_private_key: SecretStr | None = Field(
+        default=None, description="PEM EC P-256 private key that signs Event Webhook posts."
+    )
+    callback_delay_seconds: float = Field(
+        default=0.05, ge=0, description="Pause before each callback, as a provider takes."
+    )

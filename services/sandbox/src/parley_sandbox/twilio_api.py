@@ -17,6 +17,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from parley_sandbox.callbacks import Caller, new_message_sid, twilio_status_posts
+from parley_sandbox.faults import FaultPlan
 from parley_sandbox.records import MessageLog, RecordedMessage
 from parley_sandbox.settings import SandboxSettings
 
@@ -36,6 +38,9 @@ TEST_NUMBER_ERRORS: dict[str, int] = {
 
 ERROR_MESSAGES: dict[int, str] = {
     20003: "Authenticate",
+    20429: "Too Many Requests",
+    20500: "Internal Server Error",
+    20503: "Service Unavailable",
     21211: "Invalid 'To' Phone Number",
     21212: "Invalid 'From' Phone Number",
     21408: "Permission to send an SMS has not been enabled for the region indicated by the "
@@ -111,13 +116,33 @@ def _authorised(request: Request, account_sid: str, settings: SandboxSettings) -
     return user_ok and token_ok and account_sid == settings.twilio_account_sid
 
 
-def build_twilio_router(settings: SandboxSettings, log: MessageLog) -> APIRouter:
+_FAULT_CODES = {429: 20429, 500: 20500, 503: 20503}
+
+
+def build_twilio_router(
+    settings: SandboxSettings, log: MessageLog, faults: FaultPlan, caller: Caller
+) -> APIRouter:
     router = APIRouter(tags=["twilio"])
 
     @router.post(f"/{API_VERSION}/Accounts/{{account_sid}}/Messages.json", response_model=None)
     async def create_message(account_sid: str, request: Request) -> JSONResponse:
+        # When the request arrived, not when a slow answer was ready: that is when the
+        # sender started this send.
+        arrived = datetime.now(UTC)
         if not _authorised(request, account_sid, settings):
             return twilio_error(20003, 401)
+        fault = faults.next_for("twilio")
+        if fault is not None and fault.refuses:
+            return twilio_error(_FAULT_CODES[fault.status], fault.status)
+        if fault is not None and fault.kind == "slow":
+            await fault.wait()
+        response = await _create(account_sid, request, arrived)
+        if fault is not None and fault.kind == "timeout":
+            # Accepted and recorded, but the answer comes after the client gave up.
+            await fault.wait()
+        return response
+
+    async def _create(account_sid: str, request: Request, arrived: datetime) -> JSONResponse:
         form = await request.form()
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
 
@@ -148,8 +173,8 @@ def build_twilio_router(settings: SandboxSettings, log: MessageLog) -> APIRouter
         if not E164.match(to):
             return twilio_error(21211, 400)
 
-        sid = "SM" + secrets.token_hex(16)
-        now = datetime.now(UTC)
+        sid = new_message_sid()
+        now = arrived
         sequence = log.next_sequence()
         log.add(
             RecordedMessage(
@@ -165,6 +190,18 @@ def build_twilio_router(settings: SandboxSettings, log: MessageLog) -> APIRouter
                 received_at=now,
             )
         )
+        status_callback = fields.get("StatusCallback")
+        if status_callback and settings.twilio_status_callbacks:
+            caller.later(
+                *twilio_status_posts(
+                    settings.twilio_auth_token.get_secret_value(),
+                    account_sid,
+                    status_callback,
+                    sid,
+                    sender or service_sid or "",
+                    to,
+                )
+            )
         return JSONResponse(
             _message_resource(
                 sid=sid,

@@ -1,13 +1,17 @@
-"""The ``messenger.sends`` ledger: one row per proposal, claimed before any provider call."""
+"""The messenger's tables: the ``sends`` ledger (one row per proposal, claimed before any
+provider call), the ``suppressions`` checked at dispatch, provider ``receipts`` and the
+``inbound_messages`` already answered."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from parley_shared.events import Channel
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -17,13 +21,15 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    desc,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from parley_messenger.domain.model import SendRecord, SendStatus
+from parley_messenger.domain.suppression import SuppressionChange
 
 SCHEMA = "messenger"
 
@@ -44,10 +50,54 @@ sends = Table(
     Column("claimed_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("trace_id", String(32)),
+    # Kept so replies (STOP from a number, one-click unsubscribe) find whom they concern.
+    Column("address", Text()),
     CheckConstraint(
-        "status IN ('claimed', 'sent', 'failed', 'expired', 'unknown')", name="ck_sends_status"
+        "status IN ('claimed', 'sent', 'failed', 'expired', 'unknown', 'suppressed')",
+        name="ck_sends_status",
     ),
     Index("ix_sends_debtor_id", "debtor_id"),
+    Index("ix_sends_address", "address"),
+    Index("ix_sends_provider_message_id", "provider_message_id"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("scope", Text(), primary_key=True),
+    Column("suppressed", Boolean(), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("evidence", Text(), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    # "twilio:<sid>:<status>" or "sendgrid:<sg_event_id>": a provider's retry is one row.
+    Column("receipt_id", String(200), primary_key=True),
+    Column("proposal_id", Uuid(), nullable=False),
+    Column("debtor_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("provider_message_id", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(64)),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("trace_id", String(32)),
+    Index("ix_receipts_debtor_id", "debtor_id"),
+)
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("message_sid", String(64), primary_key=True),
+    Column("intent", String(16), nullable=False),
+    # The TwiML answered the first time: a retried webhook gets the same, so a debtor
+    # never receives two confirmations for one STOP.
+    Column("reply", Text(), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -64,6 +114,7 @@ def _record(row: Any) -> SendRecord:
         detail=row.detail,
         finished_at=row.finished_at,
         trace_id=row.trace_id,
+        address=row.address,
     )
 
 
@@ -86,6 +137,7 @@ class SendStore:
             "claimed_at": record.claimed_at,
             "finished_at": record.finished_at,
             "trace_id": record.trace_id,
+            "address": record.address,
         }
         statement = (
             insert(sends)
@@ -143,3 +195,239 @@ class SendStore:
                 await connection.execute(select(sends).where(sends.c.proposal_id == proposal_id))
             ).first()
         return None if row is None else _record(row)
+
+    async def get(self, proposal_id: uuid.UUID) -> SendRecord | None:
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(select(sends).where(sends.c.proposal_id == proposal_id))
+            ).first()
+        return None if row is None else _record(row)
+
+    async def by_provider_message_id(self, provider_message_id: str) -> SendRecord | None:
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(sends).where(sends.c.provider_message_id == provider_message_id)
+                )
+            ).first()
+        return None if row is None else _record(row)
+
+    async def unknown_outcomes(self, limit: int = 200) -> list[SendRecord]:
+        """Sends whose outcome nobody knows (the request left, no answer came): for ops to
+        check with the provider by hand, since they are never resent. Newest first."""
+        statement = (
+            select(sends)
+            .where(sends.c.status == SendStatus.UNKNOWN.value)
+            .order_by(desc(sends.c.claimed_at))
+            .limit(limit)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        return [_record(row) for row in rows]
+
+    async def debtors_reached_at(self, channel: Channel, address: str) -> list[str]:
+        """Debtors we have sent to at this address, most recent first."""
+        statement = (
+            select(sends.c.debtor_id, sends.c.claimed_at)
+            .where(sends.c.channel == channel.value, sends.c.address == address)
+            .order_by(desc(sends.c.claimed_at))
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        return list(dict.fromkeys(row.debtor_id for row in rows))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A provider's later word on one message (delivered, bounced ...)."""
+
+    receipt_id: str
+    proposal_id: uuid.UUID
+    debtor_id: str
+    channel: Channel
+    provider: str
+    provider_message_id: str | None
+    status: str
+    error_code: str | None
+    occurred_at: datetime
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    proposal_id: uuid.UUID
+    channel: str
+    status: str
+    provider: str
+    provider_message_id: str | None
+    error_code: str | None
+    at: datetime
+    trace_id: str | None
+
+
+async def _apply_suppression(connection: AsyncConnection, change: SuppressionChange) -> bool:
+    """Apply a change unless a newer one of the same scope is stored. Returns True when
+    the scope went from not suppressed to suppressed."""
+    current = (
+        await connection.execute(
+            select(suppressions).where(suppressions.c.scope == change.scope).with_for_update()
+        )
+    ).first()
+    values = {
+        "suppressed": change.suppressed,
+        "reason": change.reason,
+        "source": change.source,
+        "evidence": change.evidence,
+        "changed_at": change.changed_at,
+    }
+    if current is None:
+        # A concurrent first insert of the same scope loses quietly: both are changes of
+        # the same moment, and the other one is stored.
+        await connection.execute(
+            insert(suppressions)
+            .values(scope=change.scope, **values)
+            .on_conflict_do_nothing(index_elements=[suppressions.c.scope])
+        )
+        return change.suppressed
+    if current.changed_at > change.changed_at:
+        return False
+    await connection.execute(
+        update(suppressions).where(suppressions.c.scope == change.scope).values(**values)
+    )
+    return change.suppressed and not current.suppressed
+
+
+class SuppressionStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def apply(self, changes: list[SuppressionChange]) -> bool:
+        """Apply changes in one transaction; True when any scope became suppressed."""
+        newly = False
+        async with self._engine.begin() as connection:
+            for change in changes:
+                newly = await _apply_suppression(connection, change) or newly
+        return newly
+
+    async def first_suppressing(self, scopes: tuple[str, ...]) -> str | None:
+        """The reason of an opt-out in force for any of ``scopes``, or None."""
+        statement = select(suppressions.c.reason, suppressions.c.source).where(
+            suppressions.c.scope.in_(scopes), suppressions.c.suppressed.is_(True)
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(statement)).first()
+        return None if row is None else f"{row.reason} ({row.source})"
+
+    async def answer_inbound_once(
+        self,
+        message_sid: str,
+        intent: str,
+        changes: list[SuppressionChange],
+        reply_if_newly_suppressed: str,
+        reply_otherwise: str,
+        received_at: datetime,
+    ) -> str:
+        """Apply an inbound message's changes and choose its reply, once per message: a
+        retried webhook gets the stored reply and changes nothing more. A second STOP
+        from a number already stopped gets ``reply_otherwise``."""
+        async with self._engine.begin() as connection:
+            stored = (
+                await connection.execute(
+                    select(inbound_messages.c.reply)
+                    .where(inbound_messages.c.message_sid == message_sid)
+                    .with_for_update()
+                )
+            ).first()
+            if stored is not None:
+                return str(stored.reply)
+            newly = False
+            for change in changes:
+                newly = await _apply_suppression(connection, change) or newly
+            reply = reply_if_newly_suppressed if newly else reply_otherwise
+            await connection.execute(
+                insert(inbound_messages)
+                .values(
+                    message_sid=message_sid, intent=intent, reply=reply, received_at=received_at
+                )
+                .on_conflict_do_nothing(index_elements=[inbound_messages.c.message_sid])
+            )
+        return reply
+
+
+class ReceiptStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record(self, receipt: Receipt, changes: list[SuppressionChange]) -> bool:
+        """Store a receipt and what it means for later sends, in one transaction. Returns
+        False when the receipt was stored before (the provider retried)."""
+        async with self._engine.begin() as connection:
+            for change in changes:
+                await _apply_suppression(connection, change)
+            inserted = (
+                await connection.execute(
+                    insert(receipts)
+                    .values(
+                        receipt_id=receipt.receipt_id,
+                        proposal_id=receipt.proposal_id,
+                        debtor_id=receipt.debtor_id,
+                        channel=receipt.channel.value,
+                        provider=receipt.provider,
+                        provider_message_id=receipt.provider_message_id,
+                        status=receipt.status,
+                        error_code=receipt.error_code,
+                        occurred_at=receipt.occurred_at,
+                        trace_id=receipt.trace_id,
+                    )
+                    .on_conflict_do_nothing(index_elements=[receipts.c.receipt_id])
+                    .returning(receipts.c.receipt_id)
+                )
+            ).first()
+        return inserted is not None
+
+    async def deliveries(self, debtor_id: str, limit: int = 200) -> list[DeliveryRow]:
+        """Send outcomes and receipts of one debtor, newest first; no addresses."""
+        async with self._engine.connect() as connection:
+            send_rows = (
+                await connection.execute(
+                    select(sends)
+                    .where(sends.c.debtor_id == debtor_id)
+                    .order_by(desc(sends.c.claimed_at))
+                    .limit(limit)
+                )
+            ).all()
+            receipt_rows = (
+                await connection.execute(
+                    select(receipts)
+                    .where(receipts.c.debtor_id == debtor_id)
+                    .order_by(desc(receipts.c.occurred_at))
+                    .limit(limit)
+                )
+            ).all()
+        rows = [
+            DeliveryRow(
+                proposal_id=row.proposal_id,
+                channel=row.channel,
+                status=row.status,
+                provider=row.provider,
+                provider_message_id=row.provider_message_id,
+                error_code=row.error_code,
+                at=row.finished_at or row.claimed_at,
+                trace_id=row.trace_id,
+            )
+            for row in send_rows
+        ] + [
+            DeliveryRow(
+                proposal_id=row.proposal_id,
+                channel=row.channel,
+                status=row.status,
+                provider=row.provider,
+                provider_message_id=row.provider_message_id,
+                error_code=row.error_code,
+                at=row.occurred_at,
+                trace_id=row.trace_id,
+            )
+            for row in receipt_rows
+        ]
+        rows.sort(key=lambda row: row.at, reverse=True)
+        return rows[:limit]

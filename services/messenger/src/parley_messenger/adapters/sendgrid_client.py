@@ -1,34 +1,24 @@
-"""Email through the real ``sendgrid`` SDK.
+"""Email through SendGrid's v3 Mail Send API: the body built with the ``sendgrid`` SDK's
+``Mail`` helpers, posted with an async, instrumented httpx client.
 
-The SDK is synchronous (urllib), so each send runs in a worker thread; ``to_thread``
-copies the context, so the span opened here is a child of the message's trace. The
-client span and ``traceparent`` are set here rather than by the urllib instrumentation:
-that one patches urllib for the whole process under the first tracer provider given,
-which would misfile spans when several services (or test apps) share a process.
+The SDK's own transport is synchronous urllib, which would take a thread per send; the
+helpers are what carries SendGrid's knowledge of the body, so they are kept.
 """
 
 from __future__ import annotations
 
-import asyncio
-import http.client
-import logging
-import urllib.error
-from typing import Any
-from urllib.parse import urlsplit
-
-from opentelemetry import propagate
+import httpx
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from python_http_client.exceptions import HTTPError
-from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Content, CustomArg, From, Header, Mail, Personalization, To
 
 from parley_messenger.domain.model import OutboundMessage, ProviderOutcome
 from parley_messenger.settings import SendGridSettings
 
-log = logging.getLogger(__name__)
-
 REAL_HOST = "https://api.sendgrid.com"
+
+# Raised before the request was handed to the network: SendGrid never saw it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def build_mail(message: OutboundMessage, from_email: str, from_name: str) -> Mail:
@@ -55,74 +45,56 @@ class SendGridSender:
         self, settings: SendGridSettings, tracer_provider: TracerProvider, *, timeout: float
     ) -> None:
         self._settings = settings
-        self._host = (settings.host or REAL_HOST).rstrip("/")
-        self._timeout = timeout
-        self._tracer = tracer_provider.get_tracer(__name__)
-        # python_http_client logs whole request bodies at DEBUG: addresses, message text.
-        logging.getLogger("python_http_client").setLevel(logging.INFO)
+        host = (settings.host or REAL_HOST).rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=host,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"},
+        )
+        HTTPXClientInstrumentor.instrument_client(self._http, tracer_provider=tracer_provider)
 
     async def send(self, message: OutboundMessage) -> ProviderOutcome:
         try:
             mail = build_mail(message, self._settings.from_email, self._settings.from_name)
         except ValueError as error:
             return ProviderOutcome.failed("invalid-address", str(error))
-        return await asyncio.to_thread(self._post, mail.get())
-
-    def _post(self, body: dict[str, Any]) -> ProviderOutcome:
-        url = f"{self._host}/v3/mail/send"
-        parts = urlsplit(url)
-        attributes: dict[str, str | int] = {
-            "http.request.method": "POST",
-            "url.full": url,
-            "server.address": parts.hostname or "",
-            "server.port": parts.port or (443 if parts.scheme == "https" else 80),
-        }
-        with self._tracer.start_as_current_span(
-            "POST", kind=SpanKind.CLIENT, attributes=attributes
-        ) as span:
-            trace_headers: dict[str, str] = {}
-            propagate.inject(trace_headers)
-            # A client per call: python_http_client shares one mutable header dict between
-            # a client and its children, so concurrent sends would swap traceparents.
-            sendgrid = SendGridAPIClient(
-                api_key=self._settings.api_key.get_secret_value(), host=self._host
+        try:
+            response = await self._http.post("/v3/mail/send", json=mail.get())
+        except _NOT_SENT as error:
+            return ProviderOutcome.refused_for_now(
+                "connect-error", f"SendGrid unreachable: {type(error).__name__}"
             )
-            sendgrid.client.timeout = self._timeout
-            try:
-                response = sendgrid.client.mail.send.post(
-                    request_body=body, request_headers=trace_headers
-                )
-            except HTTPError as error:
-                span.set_attribute("http.response.status_code", error.status_code)
-                span.set_status(Status(StatusCode.ERROR))
-                return _refused(error)
-            except urllib.error.URLError as error:
-                # urllib raises URLError while connecting or writing the request, before
-                # any answer could exist: SendGrid did not accept this message.
-                span.set_status(Status(StatusCode.ERROR, "connect error"))
-                return ProviderOutcome.failed(
-                    "connect-error", f"SendGrid unreachable: {type(error.reason).__name__}"
-                )
-            except (OSError, http.client.HTTPException) as error:
-                # The request left; the answer did not come (timeout, reset).
-                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                return ProviderOutcome.unknown(f"no answer from SendGrid: {type(error).__name__}")
-            span.set_attribute("http.response.status_code", response.status_code)
-        message_id = response.headers.get("X-Message-Id")
-        if not message_id:
-            return ProviderOutcome.unknown(
-                f"SendGrid answered {response.status_code} without an id"
-            )
-        return ProviderOutcome.sent(str(message_id))
+        except httpx.HTTPError as error:
+            # The request left; the answer did not come (timeout, reset).
+            return ProviderOutcome.unknown(f"no answer from SendGrid: {type(error).__name__}")
+        return _outcome(response)
 
     async def close(self) -> None:
-        """Nothing pooled to release: urllib opens a connection per request."""
+        await self._http.aclose()
 
 
-def _refused(error: HTTPError) -> ProviderOutcome:
-    status = int(error.status_code)
-    if status >= 500:
-        return ProviderOutcome.unknown(f"SendGrid answered {status}")
+def _outcome(response: httpx.Response) -> ProviderOutcome:
+    status = response.status_code
+    if status == 202:
+        message_id = response.headers.get("X-Message-Id")
+        if not message_id:
+            return ProviderOutcome.unknown(f"SendGrid answered {status} without an id")
+        return ProviderOutcome.sent(message_id)
+    if status == 429 or status >= 500:
+        # Answered before SendGrid took the message: another attempt makes no second copy.
+        return ProviderOutcome.refused_for_now(
+            str(status), f"SendGrid refused for now ({status})", _retry_after(response)
+        )
+    if 200 <= status < 300:
+        return ProviderOutcome.unknown(f"SendGrid answered {status}, not 202")
     # The error body names the field at fault; it is not repeated here because SendGrid's
     # messages can quote the address.
     return ProviderOutcome.failed(str(status), f"SendGrid refused ({status})")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -90,12 +90,14 @@ class TwilioSender:
         }
         if message.validity_period is not None:
             arguments["validity_period"] = message.validity_period
+        if message.status_callback is not None:
+            arguments["status_callback"] = message.status_callback
         try:
             created = await self._client.messages.create_async(**arguments)
         except TwilioRestException as error:
             return _refused(error)
         except _NOT_SENT as error:
-            return ProviderOutcome.failed(
+            return ProviderOutcome.refused_for_now(
                 "connect-error", f"Twilio unreachable: {type(error).__name__}"
             )
         except httpx.HTTPError as error:
@@ -109,8 +111,9 @@ class TwilioSender:
 def _refused(error: TwilioRestException) -> ProviderOutcome:
     status = int(error.status)
     code = str(error.code) if error.code is not None else f"http-{status}"
-    if status >= 500:
-        # A server error after the request arrived: Twilio may have queued it anyway.
-        return ProviderOutcome.unknown(f"Twilio answered {status} ({code})")
+    if status == 429 or code == "20429" or status >= 500:
+        # Twilio answers these before it queues anything: the message was not accepted,
+        # so another attempt cannot make a second copy.
+        return ProviderOutcome.refused_for_now(code, f"Twilio refused for now ({status})")
     # The SDK's message is Twilio's text for the code; it does not echo the number.
     return ProviderOutcome.failed(code, f"Twilio refused ({status})")

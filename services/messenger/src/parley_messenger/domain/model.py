@@ -24,6 +24,7 @@ class SendStatus(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     UNKNOWN = "unknown"  # the request may have left; never retried
+    SUPPRESSED = "suppressed"  # an opt-out seen at dispatch stopped it; never sent
 
 
 def provider_for(channel: Channel) -> ProviderName:
@@ -45,6 +46,7 @@ class SendRecord:
     detail: str | None = None
     finished_at: datetime | None = None
     trace_id: str | None = None
+    address: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ class ProviderOutcome:
     provider_message_id: str | None = None
     error_code: str | None = None
     detail: str | None = None
+    # True only when the provider provably did not accept the message (429, 5xx, nothing
+    # listening): trying again cannot make a second copy.
+    retryable: bool = False
+    retry_after: float | None = None
 
     @classmethod
     def sent(cls, provider_message_id: str) -> ProviderOutcome:
@@ -63,6 +69,19 @@ class ProviderOutcome:
     @classmethod
     def failed(cls, error_code: str, detail: str | None = None) -> ProviderOutcome:
         return cls(SendStatus.FAILED, error_code=error_code, detail=detail)
+
+    @classmethod
+    def refused_for_now(
+        cls, error_code: str, detail: str, retry_after: float | None = None
+    ) -> ProviderOutcome:
+        """Not accepted, for a reason that may pass (rate limit, server error, no listener)."""
+        return cls(
+            SendStatus.FAILED,
+            error_code=error_code,
+            detail=detail,
+            retryable=True,
+            retry_after=retry_after,
+        )
 
     @classmethod
     def unknown(cls, detail: str) -> ProviderOutcome:
@@ -83,6 +102,7 @@ class OutboundMessage:
     validity_period: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     custom_args: Mapping[str, str] = field(default_factory=dict)
+    status_callback: str | None = None
 
 
 _REPORTED_STATUS = {
@@ -90,6 +110,8 @@ _REPORTED_STATUS = {
     SendStatus.FAILED: DeliveryStatus.FAILED,
     SendStatus.EXPIRED: DeliveryStatus.EXPIRED,
     SendStatus.UNKNOWN: DeliveryStatus.UNKNOWN,
+    # The event has no "suppressed" status: a failure whose code says why.
+    SendStatus.SUPPRESSED: DeliveryStatus.FAILED,
 }
 
 

@@ -12,6 +12,7 @@ from parley_shared.events import Channel, ContactDecision
 
 from parley_messenger.domain.dispatch import validity_period_seconds
 from parley_messenger.domain.model import OutboundMessage
+from parley_messenger.domain.segments import count_segments
 
 DEFAULT_LOCALE = "en"
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -79,10 +80,23 @@ def with_footer(body: str, footer: str) -> str:
     return f"{body.strip()}\n\n{footer}"
 
 
-def unsubscribe_url(public_base_url: str, proposal_id: uuid.UUID) -> str:
-    """The one-click link of one message. The random proposal id is the capability: it
-    names the debtor and address to the endpoint without putting either in the URL."""
-    return f"{public_base_url.rstrip('/')}/unsubscribe/{proposal_id}"
+def unsubscribe_url(public_base_url: str, proposal_id: uuid.UUID, token: str) -> str:
+    """The one-click link of one message. The random proposal id names the debtor and
+    address to the endpoint without putting either in the URL; the token (a signature
+    over the id) proves the link is one the messenger wrote."""
+    return f"{public_base_url.rstrip('/')}/unsubscribe/{proposal_id}?token={token}"
+
+
+def status_callback_url(public_base_url: str, proposal_id: uuid.UUID) -> str:
+    """Where Twilio reports what became of one SMS. The proposal id in the query lets a
+    callback that beats our own bookkeeping still find its send."""
+    return f"{public_base_url.rstrip('/')}/webhooks/twilio/status?proposal_id={proposal_id}"
+
+
+@dataclass(frozen=True)
+class MessageLinks:
+    unsubscribe: str
+    status_callback: str
 
 
 def list_unsubscribe_headers(link: str) -> dict[str, str]:
@@ -98,32 +112,40 @@ def compose(
     content: RenderedContent,
     *,
     now: datetime,
-    public_base_url: str,
+    links: MessageLinks,
+    max_sms_segments: int,
 ) -> OutboundMessage:
     """The message as it leaves: rendered content, the system footer and provider fields."""
     proposal = decision.proposal
     if proposal.channel is Channel.SMS:
         if decision.lawful_until is None:
             raise ValueError("an SMS needs lawful_until to set its ValidityPeriod")
+        body = with_footer(content.body, sms_footer(proposal.locale))
+        count = count_segments(body)
+        if count.segments > max_sms_segments:
+            raise RenderError(
+                f"the SMS of {proposal.template!r} takes {count.segments} {count.encoding} "
+                f"segments, over the limit of {max_sms_segments}"
+            )
         return OutboundMessage(
             proposal_id=proposal.proposal_id,
             debtor_id=proposal.debtor_id,
             channel=proposal.channel,
             to=proposal.address,
-            body=with_footer(content.body, sms_footer(proposal.locale)),
+            body=body,
             validity_period=validity_period_seconds(now, decision.lawful_until),
+            status_callback=links.status_callback,
         )
     if not content.subject:
         raise RenderError(f"email template {proposal.template!r} rendered no subject")
-    link = unsubscribe_url(public_base_url, proposal.proposal_id)
     return OutboundMessage(
         proposal_id=proposal.proposal_id,
         debtor_id=proposal.debtor_id,
         channel=proposal.channel,
         to=proposal.address,
         subject=content.subject,
-        body=with_footer(content.body, email_footer(proposal.locale, link)),
-        headers=list_unsubscribe_headers(link),
+        body=with_footer(content.body, email_footer(proposal.locale, links.unsubscribe)),
+        headers=list_unsubscribe_headers(links.unsubscribe),
         # Echoed back in SendGrid's event webhook, so receipts find their proposal.
         custom_args={"proposal_id": str(proposal.proposal_id), "debtor_id": proposal.debtor_id},
     )

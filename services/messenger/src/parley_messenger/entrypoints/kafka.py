@@ -1,28 +1,127 @@
-"""The messenger's Kafka subscriber: decisions in, delivery reports out (via the handler)."""
+"""The messenger's Kafka subscribers: decisions in (delivery reports out, via the
+handler), and consent changes in, for the send-time opt-out check.
+
+Decisions arrive in batches and are sent concurrently: one debtor's decisions stay in
+order, different debtors' run side by side. The batch's offsets are committed only after
+every send in it is recorded; if any fails the whole batch is redelivered, which the
+at-most-once ledger makes harmless.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaRouter
-from parley_shared.events import ContactDecision
+from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Tracer
+from parley_shared.events import ConsentChanged, ContactDecision
 from parley_shared.kafka import consumer_group_options
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
+from pydantic import ValidationError
 
 from parley_messenger import handlers
 
+log = logging.getLogger(__name__)
 
-def build_router(kafka: KafkaSettings, deps: handlers.Deps) -> KafkaRouter:
+DeadLetter = Callable[[ConsumerRecord[Any, Any], str], Awaitable[None]]
+
+
+def describe_invalid(error: ValidationError | ValueError) -> str:
+    """Why a record is not a decision: field locations and messages, never values
+    (they may be addresses or names)."""
+    if isinstance(error, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+        ]
+        return "invalid event: " + "; ".join(parts)[:900]
+    return f"undecodable message: {type(error).__name__}"
+
+
+def build_router(
+    kafka: KafkaSettings,
+    deps: handlers.Deps,
+    *,
+    tracer: Tracer,
+    dead_letter: DeadLetter,
+    batch_size: int = 100,
+    concurrency: int = 16,
+) -> KafkaRouter:
     topics = Topics.for_prefix(kafka.topic_prefix)
     router = KafkaRouter()
+    slots = asyncio.Semaphore(concurrency)
+
+    async def deliver_in_its_trace(
+        record: ConsumerRecord[Any, Any], decision: ContactDecision
+    ) -> None:
+        # Each decision continues the trace it was published in, not the batch's.
+        headers = {key: value.decode(errors="replace") for key, value in record.headers or ()}
+        with tracer.start_as_current_span(
+            f"{record.topic} deliver",
+            context=propagate.extract(headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.kafka.destination.partition": record.partition,
+                "messaging.kafka.message.offset": record.offset,
+                "parley.proposal_id": str(decision.proposal_id),
+            },
+        ):
+            await handlers.deliver(decision, deps)
+
+    async def deliver_in_order(
+        items: Sequence[tuple[ConsumerRecord[Any, Any], ContactDecision]],
+    ) -> None:
+        async with slots:
+            for record, decision in items:
+                await deliver_in_its_trace(record, decision)
 
     @router.subscriber(
         topics.decisions,
-        # The offset is committed only after the send's outcome is in the database.
+        batch=True,
+        max_records=batch_size,
+        # The offsets are committed only after every send's outcome is in the database.
         **consumer_group_options(kafka, "messenger"),
         title="messenger: deliver approved decisions",
         description="Sends each approved proposal's message once, and reports the outcome.",
     )
-    async def on_decision(decision: ContactDecision) -> None:
-        await handlers.deliver(decision, deps)
+    async def on_decisions(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records: tuple[ConsumerRecord[Any, Any], ...] = raw if isinstance(raw, tuple) else (raw,)
+        by_debtor: dict[str, list[tuple[ConsumerRecord[Any, Any], ContactDecision]]] = {}
+        for record in records:
+            try:
+                decision = ContactDecision.model_validate_json(record.value or b"")
+            except (ValidationError, ValueError) as error:
+                # One bad record must not hold up, or take with it, the rest of the batch.
+                await dead_letter(record, describe_invalid(error))
+                continue
+            by_debtor.setdefault(decision.debtor_id, []).append((record, decision))
+        outcomes = await asyncio.gather(
+            *(deliver_in_order(items) for items in by_debtor.values()), return_exceptions=True
+        )
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            log.warning(
+                "%d of %d debtors' sends failed; redelivering", len(failures), len(outcomes)
+            )
+            raise failures[0]
+
+    @router.subscriber(
+        topics.consent_changes,
+        # A group of its own: one group per topic (multi-topic groups hang rebalancing
+        # on the embedded broker), and its offset commits after the suppression is stored.
+        **consumer_group_options(kafka, "messenger-consent"),
+        title="messenger: opt-outs for the send-time check",
+        description="Keeps the messenger's suppressions in step with consent changes.",
+    )
+    async def on_consent_change(change: ConsentChanged) -> None:
+        await handlers.apply_consent_change(change, deps.suppressions)
 
     return router
