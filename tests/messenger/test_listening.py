@@ -325,6 +325,16 @@ async def test_twilio_webhooks_with_a_bad_signature_are_refused_and_change_nothi
         headers={"X-Twilio-Signature": good},
     )
     assert answer.status_code == 403
+    # SREs see each refusal on /metrics, by endpoint and reason.
+    scrape = (await stack.messenger.get("/metrics")).text
+    assert (
+        'parley_webhook_rejections_total{endpoint="twilio_inbound",reason="bad_signature"} 3.0'
+        in scrape
+    )
+    assert (
+        'parley_webhook_rejections_total{endpoint="twilio_status",reason="bad_signature"} 1.0'
+        in scrape
+    )
     assert await stack.rows("SELECT * FROM messenger.suppressions") == []
     assert await stack.rows("SELECT * FROM messenger.inbound_messages") == []
     assert [r["status"] for r in await stack.rows("SELECT status FROM messenger.receipts")] == [

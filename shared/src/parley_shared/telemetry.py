@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, TraceFlags, Tracer
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +50,26 @@ def _processors_from_environment() -> tuple[SpanProcessor, ...]:
 
     log.info("exporting traces over OTLP")
     return (BatchSpanProcessor(OTLPSpanExporter()),)
+
+
+@contextmanager
+def span_in_stored_trace(
+    tracer: Tracer, name: str, trace_id: str | None, span_id: str | None
+) -> Iterator[Span]:
+    """A span that continues a trace whose context was stored earlier, e.g. a provider's
+    webhook arriving minutes after the send: a child of the stored span, linked to the
+    span current now (the webhook's own request), so both traces lead to each other.
+    Without a stored context it is an ordinary child of the current span."""
+    current = trace.get_current_span().get_span_context()
+    links = [Link(current)] if current.is_valid else []
+    parent: Context | None = None
+    if trace_id and span_id:
+        stored = SpanContext(
+            trace_id=int(trace_id, 16),
+            span_id=int(span_id, 16),
+            is_remote=True,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        parent = trace.set_span_in_context(NonRecordingSpan(stored))
+    with tracer.start_as_current_span(name, context=parent, links=links) as span:
+        yield span

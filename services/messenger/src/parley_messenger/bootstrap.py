@@ -18,6 +18,7 @@ from parley_shared.kafka import (
     EventPublisher,
     build_broker,
 )
+from parley_shared.metrics import metrics_for
 from parley_shared.service import ServiceParts, build_service_app
 from parley_shared.telemetry import build_tracer_provider
 from parley_shared.topics import Topics
@@ -119,6 +120,7 @@ def create_app(
                 publish_consent=consent_changes.publish,
                 clock=clock,
                 sender_name=settings.sendgrid.from_name,
+                tracer=tracer_provider.get_tracer("parley_messenger.receipts"),
             ),
             public_base_url=settings.public_base_url,
             twilio=TwilioWebhookVerifier(settings.twilio.auth_token.get_secret_value()),
@@ -128,6 +130,7 @@ def create_app(
             ),
             links=links,
             checker=TemplateChecker(max_sms_segments=settings.sms_max_segments),
+            metrics=metrics_for(broker),
         )
     )
     return build_service_app(

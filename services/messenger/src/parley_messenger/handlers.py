@@ -132,7 +132,9 @@ async def deliver(decision: ContactDecision, deps: Deps) -> DeliveryReported | N
         provider=provider_for(proposal.channel),
         claimed_at=now,
         trace_id=_current_trace_id(),
+        span_id=_current_span_id(),
         address=proposal.address,
+        proposed_at=proposal.occurred_at,
     )
 
     reason = why_not_dispatchable(now, decision.lawful_until)
@@ -326,3 +328,8 @@ async def _report(record: SendRecord, deps: Deps) -> DeliveryReported:
 def _current_trace_id() -> str | None:
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def _current_span_id() -> str | None:
+    context = trace.get_current_span().get_span_context()
+    return format(context.span_id, "016x") if context.is_valid else None

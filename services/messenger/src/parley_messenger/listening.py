@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from opentelemetry.trace import Tracer
 from parley_shared.clock import Clock
 from parley_shared.events import (
     Channel,
@@ -23,6 +24,7 @@ from parley_shared.events import (
     DeliveryReported,
     DeliveryStatus,
 )
+from parley_shared.telemetry import span_in_stored_trace
 from twilio.twiml.messaging_response import MessagingResponse
 
 from parley_messenger.adapters.database import DeliveryRow, Receipt
@@ -77,6 +79,8 @@ class ListeningDeps:
     publish_consent: Callable[[ConsentChanged], Awaitable[None]]
     clock: Clock
     sender_name: str = "Parley Collections"
+    # Receipts continue the trace their send was made in; None in unit tests.
+    tracer: Tracer | None = None
 
 
 # --- replies to inbound SMS -----------------------------------------------------------
@@ -237,6 +241,22 @@ async def record_twilio_status(
 
 
 async def _record_receipt(
+    receipt: Receipt,
+    send: SendRecord,
+    kind: ConsentChangeKind | None,
+    source: ConsentSource,
+    evidence: str,
+    deps: ListeningDeps,
+) -> DeliveryReported:
+    if deps.tracer is None:
+        return await _apply_receipt(receipt, send, kind, source, evidence, deps)
+    with span_in_stored_trace(
+        deps.tracer, f"{receipt.provider} receipt {receipt.status}", send.trace_id, send.span_id
+    ):
+        return await _apply_receipt(receipt, send, kind, source, evidence, deps)
+
+
+async def _apply_receipt(
     receipt: Receipt,
     send: SendRecord,
     kind: ConsentChangeKind | None,

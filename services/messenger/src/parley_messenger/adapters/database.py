@@ -50,6 +50,7 @@ sends = Table(
     Column("claimed_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("trace_id", String(32)),
+    Column("span_id", String(16)),
     # Kept so replies (STOP from a number, one-click unsubscribe) find whom they concern.
     Column("address", Text()),
     CheckConstraint(
@@ -114,6 +115,7 @@ def _record(row: Any) -> SendRecord:
         detail=row.detail,
         finished_at=row.finished_at,
         trace_id=row.trace_id,
+        span_id=row.span_id,
         address=row.address,
     )
 
@@ -137,6 +139,7 @@ class SendStore:
             "claimed_at": record.claimed_at,
             "finished_at": record.finished_at,
             "trace_id": record.trace_id,
+            "span_id": record.span_id,
             "address": record.address,
         }
         statement = (

@@ -46,7 +46,10 @@ class SendRecord:
     detail: str | None = None
     finished_at: datetime | None = None
     trace_id: str | None = None
+    span_id: str | None = None
     address: str | None = field(default=None, repr=False)
+    # Known while the decision is in hand (not stored): feeds end-to-end latency.
+    proposed_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -131,4 +134,5 @@ def report_for(record: SendRecord) -> DeliveryReported:
         provider_message_id=record.provider_message_id,
         error_code=record.error_code,
         detail=record.detail,
+        proposed_at=record.proposed_at,
     )

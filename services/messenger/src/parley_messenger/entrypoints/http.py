@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from parley_shared.events import Channel
+from parley_shared.metrics import ServiceMetrics
 from pydantic import BaseModel, Field
 
 from parley_messenger import listening
@@ -40,6 +41,7 @@ class HttpDeps:
     sendgrid: SendGridWebhookVerifier
     links: UnsubscribeLinks
     checker: TemplateChecker
+    metrics: ServiceMetrics | None = None
 
 
 class TemplateCheckRequest(BaseModel):
@@ -61,12 +63,20 @@ class TemplateCheckResult(BaseModel):
     problems: list[TemplateCheckProblem]
 
 
-def _forbidden() -> JSONResponse:
-    return JSONResponse({"detail": "invalid signature"}, status_code=403)
-
-
 def build_http_router(deps: HttpDeps) -> APIRouter:
     router = APIRouter()
+
+    def refuse(endpoint: str, reason: str) -> None:
+        if deps.metrics is not None:
+            deps.metrics.webhook_rejections.labels(endpoint, reason).inc()
+
+    def forbidden(endpoint: str) -> JSONResponse:
+        refuse(endpoint, "bad_signature")
+        return JSONResponse({"detail": "invalid signature"}, status_code=403)
+
+    def malformed(endpoint: str, detail: str) -> JSONResponse:
+        refuse(endpoint, "malformed")
+        return JSONResponse({"detail": detail}, status_code=400)
 
     def public_url(request: Request) -> str:
         # Providers sign the URL they called, which is the public one, not what a proxy
@@ -86,7 +96,7 @@ def build_http_router(deps: HttpDeps) -> APIRouter:
     async def twilio_status(request: Request) -> Response:
         form = await verified_twilio_form(request)
         if form is None:
-            return _forbidden()
+            return forbidden("twilio_status")
         try:
             proposal_id = uuid.UUID(request.query_params.get("proposal_id", ""))
         except ValueError:
@@ -94,18 +104,18 @@ def build_http_router(deps: HttpDeps) -> APIRouter:
         try:
             await listening.record_twilio_status(form, proposal_id, deps.listening)
         except ValueError as error:
-            return JSONResponse({"detail": str(error)}, status_code=400)
+            return malformed("twilio_status", str(error))
         return Response(status_code=204)
 
     @router.post("/webhooks/twilio/inbound", tags=["webhooks"], response_model=None)
     async def twilio_inbound(request: Request) -> Response:
         form = await verified_twilio_form(request)
         if form is None:
-            return _forbidden()
+            return forbidden("twilio_inbound")
         try:
             reply = await listening.answer_twilio_inbound(form, deps.listening)
         except ValueError as error:
-            return JSONResponse({"detail": str(error)}, status_code=400)
+            return malformed("twilio_inbound", str(error))
         return Response(reply, media_type="application/xml")
 
     @router.post("/webhooks/sendgrid/events", tags=["webhooks"], response_model=None)
@@ -117,14 +127,14 @@ def build_http_router(deps: HttpDeps) -> APIRouter:
             request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp"),
         ):
             log.warning("refused a SendGrid event post: bad or stale signature")
-            return _forbidden()
+            return forbidden("sendgrid_events")
         try:
             events: Any = json.loads(body)
             if not isinstance(events, list):
                 raise ValueError("the body must be a JSON array of events")
             matched = await listening.record_sendgrid_events(events, deps.listening)
         except ValueError as error:  # JSONDecodeError is a ValueError
-            return JSONResponse({"detail": f"invalid events: {error}"}, status_code=400)
+            return malformed("sendgrid_events", f"invalid events: {error}")
         return JSONResponse({"received": len(events), "matched": matched})
 
     @router.get("/unsubscribe/{proposal_id}", tags=["unsubscribe"], response_model=None)
@@ -145,11 +155,11 @@ def build_http_router(deps: HttpDeps) -> APIRouter:
         proposal_id: uuid.UUID, request: Request, token: str = ""
     ) -> Response:
         if not deps.links.valid(proposal_id, token):
-            return _forbidden()
+            return forbidden("one_click_unsubscribe")
         form = await request.form()
         if form.get("List-Unsubscribe") != "One-Click":
-            return JSONResponse(
-                {"detail": f"the body must be {ONE_CLICK_BODY} (RFC 8058)"}, status_code=400
+            return malformed(
+                "one_click_unsubscribe", f"the body must be {ONE_CLICK_BODY} (RFC 8058)"
             )
         if not await listening.unsubscribe_by_link(proposal_id, deps.listening):
             return JSONResponse({"detail": "no email was sent for this link"}, status_code=404)
