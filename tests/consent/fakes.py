@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,13 +41,14 @@ class InMemoryConsentStore:
         return self.decisions.get(proposal_id)
 
     async def save_decisions(
-        self, decisions: Sequence[ContactDecision], *, trace_id: str | None
+        self, decisions: Sequence[ContactDecision], *, trace_ids: Mapping[uuid.UUID, str | None]
     ) -> dict[uuid.UUID, ContactDecision]:
         saved: dict[uuid.UUID, ContactDecision] = {}
         for decision in decisions:
             self.saves += 1
             stored = self.decisions.setdefault(
-                decision.proposal_id, StoredDecision(decision, trace_id, datetime.now(UTC))
+                decision.proposal_id,
+                StoredDecision(decision, trace_ids.get(decision.proposal_id), datetime.now(UTC)),
             )
             saved[decision.proposal_id] = stored.decision
         return saved

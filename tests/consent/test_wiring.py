@@ -61,6 +61,7 @@ async def wired() -> AsyncIterator[Wired]:
             clock=FixedClock(NOON_EASTERN),
             rules=RULES,
             dead_letters=DeadLetters(broker, TOPICS.dead_letters),
+            tracer=TracerProvider().get_tracer("test"),
         )
     )
     changes = EventPublisher(broker, TOPICS.consent_changes, ConsentChanged, "changes")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -119,9 +120,12 @@ async def test_an_approved_sms_is_sent_once_and_reported_sent(messenger: Messeng
     assert report.provider_message_id == message["message_id"]
     assert message["to"] == [decision.proposal.address]
     assert message["body"].startswith("Hi Ada Lovelace")
-    assert message["body"].endswith(
+    footer = (
         "This is a communication from a debt collector. Reply STOP to stop texts to this number."
     )
+    # Every SMS ends with the footer and then the debtor's own preference page link.
+    assert footer in message["body"]
+    assert re.search(r"Your choices: https?://\S+/p/[\w.-]+$", message["body"])
     # The message cannot leave Twilio's queue after the lawful window (30 min, a little
     # less by the time it was sent on the running simulated clock).
     assert 1700 <= message["validity_period"] <= 1800

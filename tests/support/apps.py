@@ -17,9 +17,10 @@ async def running_app(app: FastAPI) -> AsyncIterator[FastAPI]:
 
 
 @contextlib.asynccontextmanager
-async def serve_http(app: FastAPI) -> AsyncIterator[str]:
-    """Serve an ASGI app on a free loopback port; yields its base URL. Runs the lifespan too."""
-    port = free_port()
+async def serve_http(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+    """Serve an ASGI app on a loopback port (a free one unless given); yields its base URL.
+    Runs the lifespan too."""
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

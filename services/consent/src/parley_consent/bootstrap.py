@@ -57,6 +57,7 @@ def create_app(
             clock=clock,
             rules=rules,
             dead_letters=DeadLetters(broker, topics.dead_letters),
+            tracer=tracer_provider.get_tracer("parley_consent"),
         )
     )
     http_router = build_http_router(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -38,7 +38,10 @@ class DecisionStore(Protocol):
     ) -> dict[uuid.UUID, ContactDecision]: ...
 
     async def save_decisions(
-        self, decisions: Sequence[ContactDecision], *, trace_id: str | None
+        self,
+        decisions: Sequence[ContactDecision],
+        *,
+        trace_ids: Mapping[uuid.UUID, str | None],
     ) -> dict[uuid.UUID, ContactDecision]: ...
 
     async def load_debtor_states(
@@ -87,8 +90,12 @@ async def decide_on_proposals(
     store: DecisionStore,
     clock: Clock,
     rules: RuleSet,
+    trace_ids: Mapping[uuid.UUID, str | None] | None = None,
 ) -> list[ContactDecision]:
     """The decision for each proposal, in order, all stored before they are returned.
+
+    ``trace_ids`` names the trace each proposal arrived in, for the audit record; without
+    it every decision records the current trace.
 
     A proposal already decided gets its stored decision back unchanged (same event id),
     so a redelivered proposal republishes the identical decision; one repeated within the
@@ -130,7 +137,10 @@ async def decide_on_proposals(
                     )
                 )
             made.append(decision)
-        saved = await store.save_decisions(made, trace_id=current_trace_id())
+        if trace_ids is None:
+            current = current_trace_id()
+            trace_ids = {decision.proposal_id: current for decision in made}
+        saved = await store.save_decisions(made, trace_ids=trace_ids)
         for decision in saved.values():
             log.info(
                 "proposal %s for debtor %s: %s (%s)",

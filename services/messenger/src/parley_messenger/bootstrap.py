@@ -24,7 +24,9 @@ from parley_shared.telemetry import build_tracer_provider
 from parley_shared.topics import Topics
 
 from parley_messenger import __version__
+from parley_messenger.adapters.consent_client import ConsentClient
 from parley_messenger.adapters.database import ReceiptStore, SendStore, SuppressionStore
+from parley_messenger.adapters.preference_links import PreferenceLinks
 from parley_messenger.adapters.sendgrid_client import SendGridSender
 from parley_messenger.adapters.signatures import (
     SendGridWebhookVerifier,
@@ -33,9 +35,14 @@ from parley_messenger.adapters.signatures import (
 )
 from parley_messenger.adapters.templates import TemplateChecker, TemplateRenderer
 from parley_messenger.adapters.twilio_client import TwilioSender
+from parley_messenger.domain.preference_limits import SlidingWindowLimit
 from parley_messenger.domain.retry import RetryPolicy
 from parley_messenger.entrypoints.http import HttpDeps, build_http_router
 from parley_messenger.entrypoints.kafka import build_router
+from parley_messenger.entrypoints.preference_center import (
+    PreferenceDeps,
+    build_preference_router,
+)
 from parley_messenger.handlers import Deps
 from parley_messenger.listening import ListeningDeps
 from parley_messenger.settings import MessengerSettings
@@ -73,6 +80,11 @@ def create_app(
     sends = SendStore(engine)
     suppressions = SuppressionStore(engine)
     links = UnsubscribeLinks(settings.unsubscribe_secret.get_secret_value())
+    preference_links = PreferenceLinks(
+        settings.preference_link_secret.get_secret_value(),
+        max_age_seconds=settings.preference_link_max_age_days * 86_400,
+    )
+    consent = ConsentClient(settings.consent_url, timeout=settings.send_timeout_seconds)
     deps = Deps(
         sends=sends,
         senders={Channel.SMS: twilio, Channel.EMAIL: sendgrid},
@@ -83,6 +95,7 @@ def create_app(
         suppressions=suppressions,
         publish_consent=consent_changes.publish,
         link_signer=links,
+        preference_links=preference_links,
         max_sms_segments=settings.sms_max_segments,
         retry=RetryPolicy(
             max_attempts=settings.retry_max_attempts,
@@ -133,6 +146,17 @@ def create_app(
             metrics=metrics_for(broker),
         )
     )
+    preference_router = build_preference_router(
+        PreferenceDeps(
+            links=preference_links,
+            consent=consent,
+            sends=sends,
+            suppressions=suppressions,
+            clock=clock,
+            limit=SlidingWindowLimit(settings.preference_rate_limit_per_minute, 60.0),
+            contact_email=settings.sendgrid.from_email,
+        )
+    )
     return build_service_app(
         ServiceParts(
             name="messenger",
@@ -142,7 +166,7 @@ def create_app(
             engine=engine,
             tracer_provider=tracer_provider,
             migrations_dir=MIGRATIONS_DIR,
-            routers=(http_router,),
-            on_stopping=(twilio.close, sendgrid.close),
+            routers=(http_router, preference_router),
+            on_stopping=(twilio.close, sendgrid.close, consent.close),
         )
     )

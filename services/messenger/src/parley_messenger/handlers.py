@@ -43,6 +43,7 @@ from parley_messenger.domain.rendering import (
     RenderedContent,
     RenderError,
     compose,
+    preferences_url,
     status_callback_url,
     unsubscribe_url,
 )
@@ -89,6 +90,10 @@ class LinkSigner(Protocol):
     def sign(self, proposal_id: uuid.UUID) -> str: ...
 
 
+class PreferenceLinkSigner(Protocol):
+    def sign(self, debtor_id: str) -> str: ...
+
+
 # Event ids of the consent changes the messenger announces derive from their evidence,
 # so announcing one twice (a provider's retry, a redelivery) is one event to consumers.
 CONSENT_NAMESPACE = uuid.UUID("5a0c7e52-2b8f-4b53-9f0e-3c1d2a4b6e71")
@@ -115,6 +120,8 @@ class Deps:
     max_sms_segments: int = 6
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Signs the preference page link each message carries; None leaves it out.
+    preference_links: PreferenceLinkSigner | None = None
 
 
 async def deliver(decision: ContactDecision, deps: Deps) -> DeliveryReported | None:
@@ -151,6 +158,11 @@ async def deliver(decision: ContactDecision, deps: Deps) -> DeliveryReported | N
                 deps.link_signer.sign(proposal.proposal_id),
             ),
             status_callback=status_callback_url(deps.public_base_url, proposal.proposal_id),
+            preferences=None
+            if deps.preference_links is None
+            else preferences_url(
+                deps.public_base_url, deps.preference_links.sign(proposal.debtor_id)
+            ),
         )
         message = compose(
             decision, content, now=now, links=links, max_sms_segments=deps.max_sms_segments

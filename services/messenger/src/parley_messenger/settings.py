@@ -66,6 +66,22 @@ class MessengerSettings(ServiceSettings):
         default=SecretStr("sandbox-unsubscribe-secret"),
         description="Signs the one-click unsubscribe links; changing it voids links sent.",
     )
+    preference_link_secret: SecretStr = Field(
+        default=SecretStr("sandbox-preference-link-secret"),
+        description="Signs the preference page links and its forms; changing it voids links sent.",
+    )
+    preference_link_max_age_days: int = Field(
+        default=30, ge=1, le=365, description="How long a preference page link works."
+    )
+    preference_rate_limit_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Requests one client may make to the preference page's links per minute.",
+    )
+    consent_url: str = Field(
+        default="http://127.0.0.1:8102",
+        description="Consent service origin the preference page records choices with.",
+    )
     sms_max_segments: int = Field(
         default=6, ge=1, le=10, description="Longest SMS allowed, in GSM-7 or UCS-2 segments."
     )

@@ -9,7 +9,7 @@ returns, so a caller may acknowledge or publish right after.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -129,7 +129,10 @@ class ConsentRepository:
         return {row.proposal_id: ContactDecision.model_validate(row.decision) for row in rows}
 
     async def save_decisions(
-        self, decisions_made: Sequence[ContactDecision], *, trace_id: str | None
+        self,
+        decisions_made: Sequence[ContactDecision],
+        *,
+        trace_ids: Mapping[uuid.UUID, str | None],
     ) -> dict[uuid.UUID, ContactDecision]:
         """Store each decision unless one exists for its proposal; return the stored ones,
         all in one transaction.
@@ -153,7 +156,7 @@ class ConsentRepository:
                         "lawful_until": decision.lawful_until,
                         "rule_set_version": decision.rule_set_version,
                         "decided_at": decision.occurred_at,
-                        "trace_id": trace_id,
+                        "trace_id": trace_ids.get(decision.proposal_id),
                         "decision": decision.model_dump(mode="json"),
                         "evidence": decision.evidence,
                     }

@@ -13,14 +13,18 @@ own, so one malformed proposal is dead-lettered without taking its batch with it
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from faststream.message import StreamMessage
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Tracer
 from parley_shared.clock import Clock
-from parley_shared.events import DeliveryReported, ReminderProposed
+from parley_shared.events import ContactDecision, DeliveryReported, ReminderProposed
 from parley_shared.kafka import (
     DEAD_LETTER_REASON_HEADER,
     DEAD_LETTER_SOURCE_HEADER,
@@ -71,7 +75,34 @@ class DeadLetters:
         metrics_for(self._broker).dead_letters.labels(record.topic).inc()
 
 
-def _proposal_decoder(dead_letters: DeadLetters) -> Any:
+class TraceCarriers:
+    """The trace headers each proposal of the batch being handled arrived with, so each
+    decision continues its own reminder's trace rather than the batch's. The subscriber
+    handles one batch at a time: the decoder fills this, the handler empties it."""
+
+    def __init__(self) -> None:
+        self._headers: dict[uuid.UUID, dict[str, str]] = {}
+
+    def remember(self, proposal_id: uuid.UUID, record: ConsumerRecord[Any, Any]) -> None:
+        self._headers[proposal_id] = {
+            key: value.decode(errors="replace") for key, value in record.headers or ()
+        }
+
+    def context(self, proposal_id: uuid.UUID) -> Context | None:
+        """The proposal's own trace context, or None (stay in the current one) when it
+        arrived without one."""
+        headers = self._headers.get(proposal_id, {})
+        return propagate.extract(headers) if "traceparent" in headers else None
+
+    def trace_id(self, proposal_id: uuid.UUID) -> str | None:
+        context = trace.get_current_span(self.context(proposal_id)).get_span_context()
+        return format(context.trace_id, "032x") if context.is_valid else None
+
+    def clear(self) -> None:
+        self._headers.clear()
+
+
+def _proposal_decoder(dead_letters: DeadLetters, carriers: TraceCarriers) -> Any:
     """Decodes a batch record by record: a malformed proposal is dead-lettered with the
     reason and its neighbours still reach the handler (a batch decoded as a whole would
     fail, and be dead-lettered, as a whole)."""
@@ -80,11 +111,15 @@ def _proposal_decoder(dead_letters: DeadLetters) -> Any:
         raw = message.raw_message
         records = list(raw) if isinstance(raw, (list, tuple)) else [raw]
         proposals: list[ReminderProposed] = []
+        carriers.clear()
         for record in records:
             try:
-                proposals.append(ReminderProposed.model_validate_json(record.value or b""))
+                proposal = ReminderProposed.model_validate_json(record.value or b"")
             except ValidationError as error:
                 await dead_letters.send(record, error)
+                continue
+            proposals.append(proposal)
+            carriers.remember(proposal.proposal_id, record)
         return proposals
 
     return decode
@@ -98,11 +133,25 @@ def build_kafka_router(
     clock: Clock,
     rules: RuleSet,
     dead_letters: DeadLetters,
+    tracer: Tracer,
 ) -> KafkaRouter:
     """The consent service's subscribers; decisions go out through ``decisions``."""
     kafka = settings.kafka
     topics = Topics.for_prefix(kafka.topic_prefix)
     router = KafkaRouter()
+    carriers = TraceCarriers()
+
+    async def publish_in_its_trace(decision: ContactDecision) -> None:
+        with tracer.start_as_current_span(
+            f"{topics.decisions} publish decision",
+            context=carriers.context(decision.proposal_id),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "parley.proposal_id": str(decision.proposal_id),
+                "parley.verdict": decision.verdict.value,
+            },
+        ):
+            await decisions.publish(decision)
 
     # One consumer group per subscriber: a group whose members subscribe to different
     # topics sometimes never completes a rebalance on the embedded broker (Tansu) after a
@@ -117,14 +166,20 @@ def build_kafka_router(
         **consumer_group_options(kafka, "consent"),
         batch=True,
         max_records=PROPOSAL_BATCH,
-        decoder=_proposal_decoder(dead_letters),
+        decoder=_proposal_decoder(dead_letters, carriers),
         description="Decide on each proposed reminder and publish the decision.",
     )
     async def on_reminders_proposed(proposals: list[ReminderProposed]) -> None:
-        decided = await decide_on_proposals(proposals, store=repository, clock=clock, rules=rules)
+        decided = await decide_on_proposals(
+            proposals,
+            store=repository,
+            clock=clock,
+            rules=rules,
+            trace_ids={p.proposal_id: carriers.trace_id(p.proposal_id) for p in proposals},
+        )
         # The decisions are committed by now: publishing them after a crash here only
         # happens on redelivery, and then they are the identical stored decisions.
-        await asyncio.gather(*(decisions.publish(decision) for decision in decided))
+        await asyncio.gather(*(publish_in_its_trace(decision) for decision in decided))
 
     @subscriber(
         topics.consent_changes,

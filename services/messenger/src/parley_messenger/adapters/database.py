@@ -228,6 +228,19 @@ class SendStore:
             rows = (await connection.execute(statement)).all()
         return [_record(row) for row in rows]
 
+    async def latest_of(self, debtor_id: str) -> SendRecord | None:
+        """The debtor's most recent send, whatever became of it (the preference page shows
+        the account that message was about)."""
+        statement = (
+            select(sends)
+            .where(sends.c.debtor_id == debtor_id)
+            .order_by(desc(sends.c.claimed_at))
+            .limit(1)
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(statement)).first()
+        return None if row is None else _record(row)
+
     async def debtors_reached_at(self, channel: Channel, address: str) -> list[str]:
         """Debtors we have sent to at this address, most recent first."""
         statement = (

@@ -55,6 +55,15 @@ _SMS_OPT_OUT = {
     # STOP stays in English: it is the keyword carriers and Twilio act on.
     "es": "Responda STOP para dejar de recibir mensajes de texto en este número.",
 }
+_PREFERENCES = {
+    "en": "Your choices: {url}",
+    "es": "Sus opciones: {url}",
+}
+_EMAIL_PREFERENCES = {
+    "en": "To choose how and when we contact you, pause for hardship or dispute this debt: {url}",
+    "es": "Para elegir cómo y cuándo le contactamos, pausar por dificultades o disputar esta "
+    "deuda: {url}",
+}
 _EMAIL_OPT_OUT = {
     "en": "To stop emails from us, unsubscribe here: {url}",
     "es": "Para dejar de recibir nuestros correos electrónicos, cancele su suscripción aquí: {url}",
@@ -66,14 +75,20 @@ def _language(locale: str) -> str:
     return language if language in _DISCLOSURE else DEFAULT_LOCALE
 
 
-def sms_footer(locale: str) -> str:
+def sms_footer(locale: str, preferences_link: str | None = None) -> str:
     language = _language(locale)
-    return f"{_DISCLOSURE[language]} {_SMS_OPT_OUT[language]}"
+    footer = f"{_DISCLOSURE[language]} {_SMS_OPT_OUT[language]}"
+    if preferences_link:
+        footer = f"{footer} {_PREFERENCES[language].format(url=preferences_link)}"
+    return footer
 
 
-def email_footer(locale: str, unsubscribe_link: str) -> str:
+def email_footer(locale: str, unsubscribe_link: str, preferences_link: str | None = None) -> str:
     language = _language(locale)
-    return f"{_DISCLOSURE[language]}\n{_EMAIL_OPT_OUT[language].format(url=unsubscribe_link)}"
+    footer = f"{_DISCLOSURE[language]}\n{_EMAIL_OPT_OUT[language].format(url=unsubscribe_link)}"
+    if preferences_link:
+        footer = f"{footer}\n{_EMAIL_PREFERENCES[language].format(url=preferences_link)}"
+    return footer
 
 
 def with_footer(body: str, footer: str) -> str:
@@ -87,6 +102,11 @@ def unsubscribe_url(public_base_url: str, proposal_id: uuid.UUID, token: str) ->
     return f"{public_base_url.rstrip('/')}/unsubscribe/{proposal_id}?token={token}"
 
 
+def preferences_url(public_base_url: str, token: str) -> str:
+    """The debtor's preference page; the token names the debtor and expires."""
+    return f"{public_base_url.rstrip('/')}/p/{token}"
+
+
 def status_callback_url(public_base_url: str, proposal_id: uuid.UUID) -> str:
     """Where Twilio reports what became of one SMS. The proposal id in the query lets a
     callback that beats our own bookkeeping still find its send."""
@@ -97,6 +117,7 @@ def status_callback_url(public_base_url: str, proposal_id: uuid.UUID) -> str:
 class MessageLinks:
     unsubscribe: str
     status_callback: str
+    preferences: str | None = None
 
 
 def list_unsubscribe_headers(link: str) -> dict[str, str]:
@@ -120,7 +141,11 @@ def compose(
     if proposal.channel is Channel.SMS:
         if decision.lawful_until is None:
             raise ValueError("an SMS needs lawful_until to set its ValidityPeriod")
-        body = with_footer(content.body, sms_footer(proposal.locale))
+        body = with_footer(content.body, sms_footer(proposal.locale, links.preferences))
+        if count_segments(body).segments > max_sms_segments:
+            # The preference link goes only where it fits: a text at the limit keeps the
+            # disclosure and STOP, and its debtor reaches the page from any email.
+            body = with_footer(content.body, sms_footer(proposal.locale))
         count = count_segments(body)
         if count.segments > max_sms_segments:
             raise RenderError(
@@ -144,7 +169,9 @@ def compose(
         channel=proposal.channel,
         to=proposal.address,
         subject=content.subject,
-        body=with_footer(content.body, email_footer(proposal.locale, links.unsubscribe)),
+        body=with_footer(
+            content.body, email_footer(proposal.locale, links.unsubscribe, links.preferences)
+        ),
         headers=list_unsubscribe_headers(links.unsubscribe),
         # Echoed back in SendGrid's event webhook, so receipts find their proposal.
         custom_args={"proposal_id": str(proposal.proposal_id), "debtor_id": proposal.debtor_id},
