@@ -120,9 +120,7 @@ async def test_an_approved_sms_is_sent_once_and_reported_sent(messenger: Messeng
     assert report.provider_message_id == message["message_id"]
     assert message["to"] == [decision.proposal.address]
     assert message["body"].startswith("Hi Ada Lovelace")
-    footer = (
-        "This is a communication from a debt collector. Reply STOP to stop texts to this number."
-    )
+    footer = "We are a debt collector attempting to collect a debt; any information obtained will be used for that purpose. Reply STOP to stop texts to this number."
     # Every SMS ends with the footer and then the debtor's own preference page link.
     assert footer in message["body"]
     assert re.search(r"Your choices: https?://\S+/p/[\w.-]+$", message["body"])

@@ -52,7 +52,7 @@ def test_template_names_cannot_leave_the_templates_directory(name: str) -> None:
 
 def test_the_sms_footer_discloses_and_offers_stop() -> None:
     footer = sms_footer("en")
-    assert "This is a communication from a debt collector." in footer
+    assert "We are a debt collector attempting to collect a debt" in footer
     assert "Reply STOP to stop texts to this number." in footer
     assert "STOP" in sms_footer("es-US")
     assert "cobrador de deudas" in sms_footer("es-US")
@@ -65,7 +65,7 @@ def test_the_email_footer_discloses_and_links_the_unsubscribe_page() -> None:
         "https://parley.example/unsubscribe/00000000-0000-0000-0000-000000000001?token=sig"
     )
     footer = email_footer("en", link)
-    assert "This is a communication from a debt collector." in footer
+    assert "We are a debt collector attempting to collect a debt" in footer
     assert link in footer
 
 

@@ -13,6 +13,7 @@ from parley_messenger.adapters.preference_links import (
     LinkInvalid,
     PreferenceLinks,
 )
+from parley_messenger.adapters.templates import TemplateRenderer
 from parley_messenger.domain.preference_choices import (
     Choice,
     InvalidChoice,
@@ -190,7 +191,7 @@ def test_an_sms_carries_the_link_when_it_fits_and_never_goes_over_the_limit() ->
     )
     assert short.body.endswith(link)
     # A Spanish text already at six UCS-2 segments has no room: it goes without the link.
-    long_body = "Información " * 20
+    long_body = "Información " * 15
     full = compose(
         _sms(long_body, "es"),
         RenderedContent(long_body),
@@ -201,3 +202,22 @@ def test_an_sms_carries_the_link_when_it_fits_and_never_goes_over_the_limit() ->
     assert link not in full.body
     assert "STOP" in full.body
     assert count_segments(full.body).segments <= 6
+
+
+@pytest.mark.parametrize("locale", ["en", "es"])
+def test_the_stock_first_notice_text_carries_the_preference_link(locale: str) -> None:
+    """The shipped templates leave room for the system's disclosure, STOP line and link."""
+    renderer = TemplateRenderer()
+    variables = {
+        "name": "Maria Example",
+        "creditor": "Northwind Lending",
+        "reference": "NW-2044-17",
+        "balance": "$412.80",
+    }
+    content = renderer.render("first-notice", Channel.SMS, locale, variables)
+    link = "https://pay.parley.example/p/" + "x" * 67
+    links = MessageLinks(unsubscribe="u", status_callback="s", preferences=link)
+    message = compose(_sms("", locale), content, now=NOW, links=links, max_sms_segments=6)
+    assert message.body.endswith(link)
+    assert message.body.count("cobrador de deudas" if locale == "es" else "debt collector") == 1
+    assert count_segments(message.body).segments <= 6

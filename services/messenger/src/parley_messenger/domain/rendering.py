@@ -46,9 +46,13 @@ def template_candidates(template: str, channel: Channel, locale: str) -> tuple[s
     return tuple(f"{template}/{channel.value}.{loc}.j2" for loc in unique)
 
 
+# Added by the system, never left to template authors: the full statement Reg F asks of a
+# first communication (1006.18(e)), which also satisfies every later one.
 _DISCLOSURE = {
-    "en": "This is a communication from a debt collector.",
-    "es": "Esta es una comunicación de un cobrador de deudas.",
+    "en": "We are a debt collector attempting to collect a debt; any information obtained "
+    "will be used for that purpose.",
+    "es": "Somos un cobrador de deudas que intenta cobrar una deuda; cualquier información "
+    "obtenida se usará con ese fin.",
 }
 _SMS_OPT_OUT = {
     "en": "Reply STOP to stop texts to this number.",
