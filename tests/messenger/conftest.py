@@ -14,10 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from fastapi import FastAPI
 from parley_cli.local.ports import free_port
 from parley_messenger.bootstrap import create_app
 from parley_messenger.settings import MessengerSettings, SendGridSettings, TwilioSettings
@@ -31,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.messenger.factories import NOW
+from tests.support.apps import serve_http
 from tests.support.kafka import payloads, produce_raw, read_topic
 
 
@@ -54,28 +53,6 @@ def event_webhook_keys() -> EventWebhookKeys:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return EventWebhookKeys(private_pem, base64.b64encode(public_der).decode())
-
-
-@contextlib.asynccontextmanager
-async def serve_on(app: FastAPI, port: int) -> AsyncIterator[str]:
-    """Serve an app (lifespan included) on a chosen loopback port."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(600):
-            if server.started:
-                break
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        else:
-            raise TimeoutError(f"the app did not start serving on port {port}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
 
 
 @dataclass
@@ -223,8 +200,8 @@ async def running_stack(
     )
     app = create_app(settings, clock=SimulatedClock(NOW))
     async with (
-        serve_on(sandbox, sandbox_port),
-        serve_on(app, messenger_port),
+        serve_http(sandbox, sandbox_port),
+        serve_http(app, messenger_port),
         httpx.AsyncClient(base_url=sandbox_url, timeout=30) as sandbox_client,
         httpx.AsyncClient(base_url=messenger_url, timeout=30) as messenger_client,
     ):

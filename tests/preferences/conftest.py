@@ -5,7 +5,6 @@ by Playwright."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import uuid
@@ -16,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from parley_cli.local.ports import free_port
 from parley_consent.bootstrap import create_app as create_consent
 from parley_consent.settings import ConsentSettings
@@ -151,29 +149,6 @@ class Center:
 
 
 @contextlib.asynccontextmanager
-async def serve_on(app: Any, port: int) -> AsyncIterator[str]:
-    """Serve an app (lifespan included) on a chosen port: the messenger must know its own
-    public URL before it starts, to write it into the links it sends."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(600):
-            if server.started:
-                break
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        else:
-            raise TimeoutError(f"the messenger did not start serving on port {port}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
-
-
-@contextlib.asynccontextmanager
 async def center_running(
     kafka: KafkaSettings, database_url: str, **messenger_settings: Any
 ) -> AsyncIterator[Center]:
@@ -195,7 +170,7 @@ async def center_running(
             **messenger_settings,
         )
         async with (
-            serve_on(create_messenger(settings, clock=clock), messenger_port),
+            serve_http(create_messenger(settings, clock=clock), messenger_port),
             httpx.AsyncClient(base_url=consent_url) as consent,
             httpx.AsyncClient(base_url=messenger_url) as messenger,
             httpx.AsyncClient(base_url=sandbox_url) as sandbox,

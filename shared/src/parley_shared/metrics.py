@@ -10,7 +10,6 @@ Labels carry only enumerations and rule ids, never personal data.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import weakref
@@ -268,20 +267,25 @@ class ConsumerLagProbe:
 
     async def _run(self) -> None:
         while True:
+            # Wait first: a service that has just started has no lag worth a broker round trip.
+            await asyncio.sleep(self._interval)
             try:
-                await self.probe_once()
+                await asyncio.wait_for(self.probe_once(), timeout=max(self._interval, 5.0))
             except Exception as error:  # the probe must never take the service down
                 self._metrics.lag_probe_success.set(0)
                 log.warning("consumer lag probe failed: %s", type(error).__name__)
-            await asyncio.sleep(self._interval)
 
     async def start(self) -> None:
         if self._task is None and self._interval > 0:
             self._task = asyncio.create_task(self._run(), name="consumer-lag-probe")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Cancel the probe without waiting on the broker: a probe caught mid-request
+        must not hold up the service's shutdown."""
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5.0)
+        if not done:
+            log.warning("consumer lag probe did not stop within 5 s; left behind")

@@ -1,4 +1,5 @@
-"""Synthetic debtors for the demo: deterministic, across US and UK time zones."""
+"""Synthetic debtors for the demo: deterministic, across US and UK time zones, with the
+consent facts an import would carry: most may be contacted, a few lack what the law needs."""
 
 from __future__ import annotations
 
@@ -9,14 +10,21 @@ from dataclasses import dataclass
 
 from parley_shared.events import Channel
 
-# (zone, country, dialling prefix, share of debtors)
+# (zone, country, region, dialling prefix, share of debtors)
 ZONES = (
-    ("America/New_York", "US", "+1212555", 0.30),
-    ("America/Chicago", "US", "+1312555", 0.20),
-    ("America/Denver", "US", "+1303555", 0.10),
-    ("America/Los_Angeles", "US", "+1213555", 0.20),
-    ("Europe/London", "GB", "+4479111", 0.20),
+    ("America/New_York", "US", "NY", "+1212555", 0.30),
+    ("America/Chicago", "US", "IL", "+1312555", 0.20),
+    ("America/Denver", "US", "CO", "+1303555", 0.10),
+    ("America/Los_Angeles", "US", "CA", "+1213555", 0.20),
+    ("Europe/London", "GB", "", "+4479111", 0.20),
 )
+# Consent facts are dated a few weeks before the demo's simulated start (2026-11-24), so a
+# texting consent counts as recently confirmed.
+CONSENTED_AT = "2026-03-02T15:00:00+00:00"
+CONFIRMED_AT = "2026-11-02T15:00:00+00:00"
+# Every Nth debtor of a channel lacks what that channel needs, so the consent rules veto them.
+NO_SMS_CONSENT_EVERY = 25
+EMPLOYER_EMAIL_EVERY = 30
 FIRST_NAMES = ("Alex", "Sam", "Jordan", "Maria", "Wei", "Fatima", "Olu", "Priya", "Tom", "Ana")
 
 SMS_CAMPAIGN = """\
@@ -51,6 +59,11 @@ class DemoDebtor:
     locale: str
     balance: str
     opted_out: bool
+    region: str = ""
+    days_past_due: int = 30
+    sms_consent_evidence: str = ""
+    email_provenance: str = "consumer_used"
+    email_employer_provided: bool = False
 
 
 def synthetic_debtors(count: int, seed: int = 7, opt_out_every: int = 20) -> list[DemoDebtor]:
@@ -58,7 +71,7 @@ def synthetic_debtors(count: int, seed: int = 7, opt_out_every: int = 20) -> lis
     debtors = []
     weights = [share for *_, share in ZONES]
     for index in range(count):
-        zone, country, prefix, _ = rng.choices(ZONES, weights=weights)[0]
+        zone, country, region, prefix, _ = rng.choices(ZONES, weights=weights)[0]
         channel = Channel.EMAIL if index % 4 == 3 else Channel.SMS
         debtor_id = f"demo-{index:06d}"
         digits = 12 - len(prefix) if country == "US" else 13 - len(prefix)
@@ -77,6 +90,12 @@ def synthetic_debtors(count: int, seed: int = 7, opt_out_every: int = 20) -> lis
                 locale="es" if country == "US" and rng.random() < 0.15 else "en",
                 balance=f"{rng.uniform(40, 2400):.2f}",
                 opted_out=index % opt_out_every == 5,
+                region=region,
+                days_past_due=rng.randint(10, 180),
+                sms_consent_evidence=""
+                if index % NO_SMS_CONSENT_EVERY == 2
+                else f"consent-form-{index:06d}",
+                email_employer_provided=index % EMPLOYER_EMAIL_EVERY == 7,
             )
         )
     return debtors
@@ -97,6 +116,13 @@ def accounts_csv(debtors: list[DemoDebtor]) -> str:
             "balance",
             "creditor",
             "reference",
+            "region",
+            "days_past_due",
+            "sms_consent_evidence",
+            "sms_consented_at",
+            "phone_confirmed_at",
+            "email_provenance",
+            "email_employer_provided",
         ]
     )
     for debtor in debtors:
@@ -112,6 +138,13 @@ def accounts_csv(debtors: list[DemoDebtor]) -> str:
                 debtor.balance,
                 "Northwind Utilities",
                 f"NW-{debtor.debtor_id[-6:]}",
+                debtor.region,
+                debtor.days_past_due,
+                debtor.sms_consent_evidence,
+                CONSENTED_AT if debtor.sms_consent_evidence else "",
+                CONFIRMED_AT if debtor.sms_consent_evidence else "",
+                debtor.email_provenance,
+                "true" if debtor.email_employer_provided else "false",
             ]
         )
     return out.getvalue()

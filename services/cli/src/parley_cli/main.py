@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from parley_cli.campaign_commands import campaign_app, journey
+from parley_cli.consent_commands import consent_app
 from parley_cli.demo import DEMO_START, DemoSummary, run_demo_sync
 from parley_cli.demo_data import synthetic_debtors
 from parley_cli.local.broker import LocalServiceError
@@ -24,6 +26,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(consent_app, name="consent")
+app.add_typer(campaign_app, name="campaign")
+app.command()(journey)
 console = Console()
 error_console = Console(stderr=True)
 
