@@ -186,6 +186,8 @@ def render_dashboard(timeline: MetricsTimeline, path: Path, title: str = "Parley
         "handler exceptions": last.total("faststream_received_processed_messages_exceptions_total"),
     }
     errors.bar(list(error_counts), list(error_counts.values()), color="#c44e52")
+    # A clean run has no errors: keep the axis at zero and up rather than centred on it.
+    errors.set_ylim(0, max(1.0, *error_counts.values()) * 1.2)
     errors.set_title("Errors")
     errors.tick_params(axis="x", rotation=20)
 

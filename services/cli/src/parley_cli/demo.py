@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -24,6 +25,7 @@ from parley_shared.events import (
 )
 from parley_shared.topics import Topics
 
+from parley_cli.dashboard import recording, render_dashboard
 from parley_cli.demo_data import EMAIL_CAMPAIGN, SMS_CAMPAIGN, DemoDebtor, accounts_csv
 from parley_cli.local.broker import LocalServiceError
 from parley_cli.local.stack import LocalStack
@@ -53,6 +55,7 @@ class DemoSummary:
     outcomes_by_channel: Counter[tuple[str, str]] = field(default_factory=Counter)
     at_stand_ins: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    dashboard: Path | None = None
 
     @property
     def vetoed(self) -> int:
@@ -71,7 +74,11 @@ async def run_demo(
 ) -> DemoSummary:
     started = time.monotonic()
     summary = DemoSummary(debtors=len(debtors))
-    async with httpx.AsyncClient(timeout=60.0) as client:
+    services = [stack.url_of(name) for name in ("scheduler", "consent", "messenger")]
+    async with (
+        recording(services, interval_seconds=0.5) as timeline,
+        httpx.AsyncClient(timeout=60.0) as client,
+    ):
         summary.opted_out = await _seed_opt_outs(client, stack.url_of("consent"), debtors)
         stack.progress(f"recorded {summary.opted_out} opt-outs with the consent service")
         for channel, campaign in ((Channel.SMS, SMS_CAMPAIGN), (Channel.EMAIL, EMAIL_CAMPAIGN)):
@@ -92,6 +99,10 @@ async def run_demo(
         _raise_for(messages, "sandbox")
         summary.at_stand_ins = Counter(message["provider"] for message in messages.json())
     summary.seconds = time.monotonic() - started
+    # What an SRE's dashboard would have shown during the run, drawn from the scrapes.
+    summary.dashboard = render_dashboard(
+        timeline, stack.workdir / "dashboard.png", title=f"Parley demo: {len(debtors)} debtors"
+    )
     return summary
 
 

@@ -83,6 +83,8 @@ def demo(
     if not ok:
         raise typer.Exit(code=1)
     _say(f"[green]demo finished[/green] in {summary.seconds:.1f} s of pipeline time")
+    if summary.dashboard is not None:
+        _say(f"dashboard picture of the run: {summary.dashboard}")
 
 
 def summary_table(summary: DemoSummary) -> Table:

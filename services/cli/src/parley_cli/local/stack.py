@@ -122,6 +122,8 @@ class LocalStack:
                 "PARLEY_KAFKA__BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
                 "PARLEY_DATABASE_URL": self.postgres.url(),
                 "PYTHONUNBUFFERED": "1",
+                # Short local runs: read consumer lag often enough to see it move.
+                "PARLEY_LAG_PROBE_INTERVAL_SECONDS": "2",
             }
         )
         if self.simulated_start is not None:
