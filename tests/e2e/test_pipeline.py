@@ -121,7 +121,10 @@ async def pipeline(
     # The messenger is served over HTTP: the stand-ins call it back with signed receipts.
     messenger_port = free_port()
     messenger_url = f"http://127.0.0.1:{messenger_port}"
-    sandbox_settings = SandboxSettings(callback_delay_seconds=0.0)
+    sandbox_settings = SandboxSettings(
+        callback_delay_seconds=0.0,
+        twilio_inbound_url=f"{messenger_url}/webhooks/twilio/inbound",
+    )
     with captured_logs() as logs:
         async with serve_http(create_sandbox(sandbox_settings)) as sandbox_url:
             common = {"kafka": kafka, "database_url": database_url}
@@ -369,3 +372,14 @@ async def test_provider_receipts_join_the_reminders_trace(ran: Pipeline) -> None
         assert span.context.trace_id in scheduler_traces, span.name
         # ... and leads to the webhook request that carried it.
         assert span.links and span.links[0].context.trace_id != span.context.trace_id
+
+    # A STOP texted back joins the trace of the reminder that reached that number.
+    messages = await ran.messages()
+    reminder = next(m for m in messages if "+12125550101" in m["to"])  # type: ignore[operator]
+    reminder_trace = int(str(reminder["traceparent"]).split("-")[1], 16)
+    answer = await ran.sandbox.post(
+        "/_sandbox/twilio/inbound", json={"from": "+12125550101", "body": "STOP"}
+    )
+    assert answer.status_code == 200, answer.text
+    inbound = [s for s in ran.spans.get_finished_spans() if s.name == "twilio inbound sms"]
+    assert [span.context.trace_id for span in inbound] == [reminder_trace]

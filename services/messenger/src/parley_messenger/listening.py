@@ -47,6 +47,8 @@ class SendLookup(Protocol):
 
     async def debtors_reached_at(self, channel: Channel, address: str) -> list[str]: ...
 
+    async def latest_of(self, debtor_id: str) -> SendRecord | None: ...
+
     async def unknown_outcomes(self, limit: int = 200) -> list[SendRecord]: ...
 
 
@@ -118,7 +120,24 @@ def twiml(text: str | None) -> str:
 
 async def answer_twilio_inbound(form: Mapping[str, str], deps: ListeningDeps) -> str:
     """Read an inbound SMS; an opt-out or opt-in is stored and announced, and the TwiML
-    reply (a confirmation the first time only, help text) is returned."""
+    reply (a confirmation the first time only, help text) is returned. A reply continues
+    the trace of the latest text sent to that number, so "why did they say STOP" leads
+    back to the reminder that prompted it."""
+    sender = form.get("From", "")
+    if deps.tracer is None or not sender:
+        return await _answer_inbound(form, deps)
+    debtors = await deps.sends.debtors_reached_at(Channel.SMS, sender)
+    latest = await deps.sends.latest_of(debtors[0]) if debtors else None
+    with span_in_stored_trace(
+        deps.tracer,
+        "twilio inbound sms",
+        latest.trace_id if latest else None,
+        latest.span_id if latest else None,
+    ):
+        return await _answer_inbound(form, deps)
+
+
+async def _answer_inbound(form: Mapping[str, str], deps: ListeningDeps) -> str:
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     sender = form.get("From", "")
     if not sid or not sender:
