@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from parley_messenger.adapters.templates import TemplateRenderer
-from parley_messenger.domain.rendering import RenderError
+from parley_messenger.domain.rendering import RenderError, sms_footer, with_footer
 from parley_shared.events import Channel
 
 from tests.messenger.factories import VARIABLES
@@ -34,9 +34,19 @@ def test_spanish_uses_the_spanish_file() -> None:
     assert email.subject == "Sobre su cuenta AB-1234 con Analytical Bank"
 
 
-def test_the_first_notice_carries_the_mini_miranda() -> None:
-    sms = TemplateRenderer().render("first-notice", Channel.SMS, "en", VARIABLES)
-    assert "debt collector attempting to collect a debt" in sms.body
+@pytest.mark.parametrize(
+    ("locale", "statement"),
+    [
+        ("en", "debt collector attempting to collect a debt"),
+        ("es", "cobrador de deudas que intenta cobrar una deuda"),
+    ],
+)
+def test_the_first_notice_carries_the_mini_miranda_once(locale: str, statement: str) -> None:
+    """The system adds the disclosure, not the template author: it is there exactly once."""
+    sms = TemplateRenderer().render("first-notice", Channel.SMS, locale, VARIABLES)
+    assert statement not in sms.body
+    sent = with_footer(sms.body, sms_footer(locale))
+    assert sent.count(statement) == 1
 
 
 def test_a_missing_variable_is_an_error_naming_it_not_a_blank() -> None:
