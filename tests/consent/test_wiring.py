@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from parley_consent.entrypoints.http import build_http_router
-from parley_consent.entrypoints.kafka import DeadLetters, build_kafka_router
+from parley_consent.entrypoints.kafka import build_kafka_router
 from parley_consent.settings import ConsentSettings
 from parley_shared.events import (
     Channel,
@@ -26,7 +26,8 @@ from parley_shared.events import (
     DeliveryStatus,
     Verdict,
 )
-from parley_shared.kafka import DEAD_LETTER_REASON_HEADER, EventPublisher, build_broker
+from parley_shared.kafka import DEAD_LETTER_REASON_HEADER, DeadLetters, EventPublisher, build_broker
+from parley_shared.metrics import metrics_for
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
 
@@ -60,7 +61,7 @@ async def wired() -> AsyncIterator[Wired]:
             repository=store,
             clock=FixedClock(NOON_EASTERN),
             rules=RULES,
-            dead_letters=DeadLetters(broker, TOPICS.dead_letters),
+            dead_letters=DeadLetters(broker, TOPICS.dead_letters, metrics_for(broker)),
             tracer=TracerProvider().get_tracer("test"),
         )
     )

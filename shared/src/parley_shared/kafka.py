@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any, Literal, TypedDict
 
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -83,6 +84,31 @@ def consumer_group_options(kafka: KafkaSettings, service: str) -> ConsumerGroupO
     }
 
 
+class DeadLetters:
+    """Moves a message that cannot be decoded to the dead-letter topic, with the reason
+    and its source topic in headers, and counts it. The broker's middleware uses it for
+    single-message subscribers; batch subscribers, which decode record by record, call it
+    for each bad record so its neighbours still go through."""
+
+    def __init__(self, broker: KafkaBroker, topic: str, metrics: ServiceMetrics) -> None:
+        self._broker = broker
+        self._topic = topic
+        self._metrics = metrics
+
+    async def send(self, body: Any, source_topic: str, key: bytes | None, reason: str) -> None:
+        await self._broker.publish(
+            body,
+            self._topic,
+            key=key,
+            headers={DEAD_LETTER_REASON_HEADER: reason, DEAD_LETTER_SOURCE_HEADER: source_topic},
+        )
+        self._metrics.dead_letters.labels(source_topic).inc()
+        log.warning("dead-lettered a message from %s: %s", source_topic, reason)
+
+    async def send_record(self, record: ConsumerRecord[Any, Any], error: Exception) -> None:
+        await self.send(record.value or b"", record.topic, record.key, dead_letter_reason(error))
+
+
 def dead_letter_middleware(
     dead_letter_topic: str, metrics: ServiceMetrics
 ) -> type[BaseMiddleware[Any, Any]]:
@@ -95,25 +121,20 @@ def dead_letter_middleware(
             try:
                 return await call_next(msg)
             except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as error:
-                reason = _describe(error)
-                source = str(getattr(msg.raw_message, "topic", "unknown"))
                 broker: KafkaBroker = self.context.get("broker")
-                await broker.publish(
-                    msg.body,
-                    dead_letter_topic,
-                    key=getattr(msg.raw_message, "key", None),
-                    headers={DEAD_LETTER_REASON_HEADER: reason, DEAD_LETTER_SOURCE_HEADER: source},
-                )
-                metrics.dead_letters.labels(source).inc()
-                log.warning("dead-lettered a message from %s: %s", source, reason)
+                sink = DeadLetters(broker, dead_letter_topic, metrics)
+                source = str(getattr(msg.raw_message, "topic", "unknown"))
+                key = getattr(msg.raw_message, "key", None)
+                await sink.send(msg.body, source, key, dead_letter_reason(error))
                 return None
 
     return DeadLetterMiddleware
 
 
-def _describe(error: Exception) -> str:
+def dead_letter_reason(error: Exception) -> str:
+    """Why a message could not be read: field locations and messages only, never input
+    values, which may hold personal data."""
     if isinstance(error, ValidationError):
-        # Locations and messages only: input values may hold personal data.
         parts = [
             f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
         ]

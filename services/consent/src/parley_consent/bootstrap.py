@@ -10,7 +10,8 @@ from opentelemetry.sdk.trace import SpanProcessor
 from parley_shared.clock import Clock, clock_for
 from parley_shared.database import create_engine
 from parley_shared.events import ConsentChanged, ContactDecision
-from parley_shared.kafka import EventPublisher, build_broker
+from parley_shared.kafka import DeadLetters, EventPublisher, build_broker
+from parley_shared.metrics import metrics_for
 from parley_shared.service import ServiceParts, build_service_app
 from parley_shared.telemetry import build_tracer_provider
 from parley_shared.topics import Topics
@@ -19,7 +20,7 @@ from parley_consent import __version__
 from parley_consent.adapters.database import ConsentRepository
 from parley_consent.domain import RuleSet, default_rule_set
 from parley_consent.entrypoints.http import build_http_router
-from parley_consent.entrypoints.kafka import DeadLetters, build_kafka_router
+from parley_consent.entrypoints.kafka import build_kafka_router
 from parley_consent.settings import ConsentSettings
 
 SERVICE_NAME = "parley-consent"
@@ -56,7 +57,7 @@ def create_app(
             repository=repository,
             clock=clock,
             rules=rules,
-            dead_letters=DeadLetters(broker, topics.dead_letters),
+            dead_letters=DeadLetters(broker, topics.dead_letters, metrics_for(broker)),
             tracer=tracer_provider.get_tracer("parley_consent"),
         )
     )

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
-from aiokafka.structs import ConsumerRecord
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 from parley_shared.clock import Clock, clock_for
 from parley_shared.database import create_engine
 from parley_shared.events import Channel, ConsentChanged, DeliveryReported
 from parley_shared.kafka import (
-    DEAD_LETTER_REASON_HEADER,
-    DEAD_LETTER_SOURCE_HEADER,
+    DeadLetters,
     EventPublisher,
     build_broker,
 )
@@ -104,21 +101,12 @@ def create_app(
         ),
     )
 
-    async def dead_letter(record: ConsumerRecord[Any, Any], reason: str) -> None:
-        await broker.publish(
-            record.value,
-            topics.dead_letters,
-            key=record.key,
-            headers={DEAD_LETTER_REASON_HEADER: reason, DEAD_LETTER_SOURCE_HEADER: record.topic},
-        )
-        log.warning("dead-lettered a message from %s: %s", record.topic, reason)
-
     broker.include_router(
         build_router(
             settings.kafka,
             deps,
             tracer=tracer_provider.get_tracer("parley_messenger"),
-            dead_letter=dead_letter,
+            dead_letters=DeadLetters(broker, topics.dead_letters, metrics_for(broker)),
             batch_size=settings.decision_batch_size,
             concurrency=settings.send_concurrency,
         )

@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka import KafkaRouter
 from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from faststream.message import StreamMessage
 from opentelemetry import propagate, trace
@@ -26,12 +26,10 @@ from opentelemetry.trace import SpanKind, Tracer
 from parley_shared.clock import Clock
 from parley_shared.events import ContactDecision, DeliveryReported, ReminderProposed
 from parley_shared.kafka import (
-    DEAD_LETTER_REASON_HEADER,
-    DEAD_LETTER_SOURCE_HEADER,
+    DeadLetters,
     EventPublisher,
     consumer_group_options,
 )
-from parley_shared.metrics import metrics_for
 from parley_shared.topics import Topics
 from pydantic import ValidationError
 
@@ -47,32 +45,6 @@ from parley_consent.settings import ConsentSettings
 
 # Up to this many proposals are decided together.
 PROPOSAL_BATCH = 500
-
-
-class DeadLetters:
-    """Sends a record that cannot be decoded to the dead-letter topic with the reason,
-    as the broker's middleware does for single-message subscribers."""
-
-    def __init__(self, broker: KafkaBroker, topic: str) -> None:
-        self._broker = broker
-        self._topic = topic
-
-    async def send(self, record: ConsumerRecord[Any, Any], error: ValidationError) -> None:
-        # Locations and messages only: input values may hold personal data.
-        reason = "invalid event: " + "; ".join(
-            f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-            for item in error.errors()
-        )
-        await self._broker.publish(
-            record.value or b"",
-            self._topic,
-            key=record.key,
-            headers={
-                DEAD_LETTER_REASON_HEADER: reason[:900],
-                DEAD_LETTER_SOURCE_HEADER: record.topic,
-            },
-        )
-        metrics_for(self._broker).dead_letters.labels(record.topic).inc()
 
 
 class TraceCarriers:
@@ -116,7 +88,7 @@ def _proposal_decoder(dead_letters: DeadLetters, carriers: TraceCarriers) -> Any
             try:
                 proposal = ReminderProposed.model_validate_json(record.value or b"")
             except ValidationError as error:
-                await dead_letters.send(record, error)
+                await dead_letters.send_record(record, error)
                 continue
             proposals.append(proposal)
             carriers.remember(proposal.proposal_id, record)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
@@ -20,7 +20,7 @@ from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Tracer
 from parley_shared.events import ConsentChanged, ContactDecision
-from parley_shared.kafka import consumer_group_options
+from parley_shared.kafka import DeadLetters, consumer_group_options
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
 from pydantic import ValidationError
@@ -29,26 +29,13 @@ from parley_messenger import handlers
 
 log = logging.getLogger(__name__)
 
-DeadLetter = Callable[[ConsumerRecord[Any, Any], str], Awaitable[None]]
-
-
-def describe_invalid(error: ValidationError | ValueError) -> str:
-    """Why a record is not a decision: field locations and messages, never values
-    (they may be addresses or names)."""
-    if isinstance(error, ValidationError):
-        parts = [
-            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
-        ]
-        return "invalid event: " + "; ".join(parts)[:900]
-    return f"undecodable message: {type(error).__name__}"
-
 
 def build_router(
     kafka: KafkaSettings,
     deps: handlers.Deps,
     *,
     tracer: Tracer,
-    dead_letter: DeadLetter,
+    dead_letters: DeadLetters,
     batch_size: int = 100,
     concurrency: int = 16,
 ) -> KafkaRouter:
@@ -100,7 +87,7 @@ def build_router(
                 decision = ContactDecision.model_validate_json(record.value or b"")
             except (ValidationError, ValueError) as error:
                 # One bad record must not hold up, or take with it, the rest of the batch.
-                await dead_letter(record, describe_invalid(error))
+                await dead_letters.send_record(record, error)
                 continue
             by_debtor.setdefault(decision.debtor_id, []).append((record, decision))
         outcomes = await asyncio.gather(
