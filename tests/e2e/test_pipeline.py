@@ -328,15 +328,16 @@ async def test_no_personal_data_in_spans_logs_or_metrics(ran: Pipeline) -> None:
 
 
 async def test_metrics_count_what_happened(ran: Pipeline) -> None:
-    scrapes = await ran.metrics()
-    families = {
-        service: {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-        for service, text in scrapes.items()
-    }
+    families: dict[str, dict[tuple[str, Any], float]] = {}
+
+    async def scrape() -> None:
+        families.clear()
+        for service, text in (await ran.metrics()).items():
+            families[service] = {
+                (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+            }
 
     def total(service: str, name: str, **labels: str) -> float:
         return sum(
@@ -345,6 +346,12 @@ async def test_metrics_count_what_happened(ran: Pipeline) -> None:
             if sample == name and all(dict(sample_labels).get(k) == v for k, v in labels.items())
         )
 
+    async def all_reported() -> bool:
+        # A message reaches the stand-in a moment before the messenger reports it sent.
+        await scrape()
+        return total("messenger", "parley_deliveries_total", status="sent") >= len(APPROVED)
+
+    await wait_for(all_reported, timeout=30)
     assert total("scheduler", "parley_proposals_total") == 7
     assert total("consent", "parley_decisions_total") == 7
     assert total("consent", "parley_decisions_total", verdict="approved") == len(APPROVED)
