@@ -1,7 +1,8 @@
 """The consent service's throughput over Kafka, against a raw broker pass-through in the
 same run, on the embedded broker (Tansu) and PostgreSQL.
 
-Run: ``uv run --no-sync python bench/consent_kafka_throughput.py [--proposals 2000]``
+Run: ``uv run --no-sync python bench/consent_kafka_throughput.py [--proposals 2000]
+[--rounds 3] [--json out.json]``
 
 Both legs consume the same kind of messages from a fresh topic and write one message per
 input, after warming up (group joined, migrations applied):
@@ -11,19 +12,24 @@ input, after warming up (group joined, migrations applied):
 - consent: the real service (``create_app``), deciding each proposal, storing the decision
   in PostgreSQL and publishing it, with offsets committed after the durable work.
 
-Timing runs from the first produced proposal to the last output record read back.
+Timing runs from the first produced proposal to the last output record read back. The
+legs alternate round by round and the medians are reported, so a change of load on a
+shared machine weighs on both alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -77,6 +83,7 @@ async def _produce(servers: str, topic: str, values: Sequence[bytes]) -> None:
 
 
 async def _count(servers: str, topic: str, expected: int, timeout: float) -> None:
+    """Returns once ``topic`` holds ``expected`` records in all."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=servers, auto_offset_reset="earliest", enable_auto_commit=False
     )
@@ -93,12 +100,22 @@ async def _count(servers: str, topic: str, expected: int, timeout: float) -> Non
         await consumer.stop()
 
 
-async def _timed(servers: str, source: str, sink: str, values: Sequence[bytes]) -> float:
-    started = time.perf_counter()
-    await asyncio.gather(
-        _produce(servers, source, values), _count(servers, sink, len(values), timeout=600)
-    )
-    return time.perf_counter() - started
+class _Leg:
+    """One path from a source topic to a sink topic; each timed round adds its records to
+    what the sink already holds."""
+
+    def __init__(self, servers: str, source: str, sink: str) -> None:
+        self.servers, self.source, self.sink = servers, source, sink
+        self.delivered = 0
+
+    async def timed(self, values: Sequence[bytes], timeout: float = 1200) -> float:
+        started = time.perf_counter()
+        await asyncio.gather(
+            _produce(self.servers, self.source, values),
+            _count(self.servers, self.sink, self.delivered + len(values), timeout),
+        )
+        self.delivered += len(values)
+        return time.perf_counter() - started
 
 
 async def _pass_through(servers: str, source: str, sink: str, stop: asyncio.Event) -> None:
@@ -137,26 +154,25 @@ async def _create(servers: str, *names: str) -> None:
         await admin.close()
 
 
-async def run(count: int, workdir: Path) -> None:
+async def run(count: int, workdir: Path, rounds: int = 3) -> dict[str, Any]:
+    """Times ``rounds`` rounds of each leg, alternating raw and consent so a load change
+    on a shared machine hits both alike; reports the medians."""
     broker = TansuBroker(workdir=workdir / "tansu")
     postgres = EmbeddedPostgres(workdir=workdir / "postgres")
     broker.start()
     postgres.start()
+    raw_seconds: list[float] = []
+    consent_seconds: list[float] = []
     try:
         servers = broker.bootstrap_servers
         run_id = uuid.uuid4().hex[:6]
 
-        # Leg 1: raw pass-through.
         source, sink = f"pt{run_id}.in", f"pt{run_id}.out"
         await _create(servers, source, sink)
         stop = asyncio.Event()
         forwarding = asyncio.create_task(_pass_through(servers, source, sink, stop))
-        await _timed(servers, source, sink, _proposals(1))  # joined and warm
-        raw_seconds = await _timed(servers, source, sink, _proposals(count))
-        stop.set()
-        await forwarding
+        raw = _Leg(servers, source, sink)
 
-        # Leg 2: the consent service.
         kafka = KafkaSettings(
             bootstrap_servers=servers, topic_prefix=f"c{run_id}.", group_prefix=f"g{run_id}"
         )
@@ -165,35 +181,55 @@ async def run(count: int, workdir: Path) -> None:
         settings = ConsentSettings(
             kafka=kafka, database_url=postgres.url(), simulated_start=NOON_EASTERN
         )
+        consent = _Leg(servers, topics.proposals, topics.decisions)
         app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            warm = await _timed(servers, topics.proposals, topics.decisions, _proposals(1))
-            del warm
-            # The decisions topic already holds the warm-up decision: count past it.
-            started = time.perf_counter()
-            await asyncio.gather(
-                _produce(servers, topics.proposals, _proposals(count)),
-                _count(servers, topics.decisions, count + 1, timeout=1200),
-            )
-            consent_seconds = time.perf_counter() - started
+        try:
+            async with app.router.lifespan_context(app):
+                # Warm-up: groups joined, migrations applied, connections open.
+                await raw.timed(_proposals(1))
+                await consent.timed(_proposals(1))
+                for round_number in range(1, rounds + 1):
+                    raw_seconds.append(await raw.timed(_proposals(count)))
+                    consent_seconds.append(await consent.timed(_proposals(count)))
+                    print(
+                        f"round {round_number}: raw {count / raw_seconds[-1]:8,.0f} msg/s, "
+                        f"consent {count / consent_seconds[-1]:8,.0f} decisions/s",
+                        flush=True,
+                    )
+        finally:
+            stop.set()
+            await forwarding
     finally:
         postgres.stop()
         broker.stop()
 
-    print(f"{count} messages, 3 partitions, embedded Tansu broker and PostgreSQL")
-    print(f"raw pass-through: {raw_seconds:6.2f} s  {count / raw_seconds:8,.0f} messages/s")
-    print(
-        f"consent service:  {consent_seconds:6.2f} s  {count / consent_seconds:8,.0f} decisions/s"
-    )
-    print(f"consent / raw:    {raw_seconds / consent_seconds:6.1%}")
+    raw_median = statistics.median(raw_seconds)
+    consent_median = statistics.median(consent_seconds)
+    print(f"{count} messages a round, {rounds} rounds, 3 partitions, Tansu and PostgreSQL")
+    print(f"raw pass-through: {raw_median:6.2f} s  {count / raw_median:8,.0f} messages/s")
+    print(f"consent service:  {consent_median:6.2f} s  {count / consent_median:8,.0f} decisions/s")
+    print(f"consent / raw:    {raw_median / consent_median:6.1%}  (medians)")
+    return {
+        "proposals": count,
+        "rounds": rounds,
+        "raw_seconds": raw_median,
+        "raw_per_second": count / raw_median,
+        "consent_seconds": consent_median,
+        "consent_per_second": count / consent_median,
+        "ratio_to_raw": raw_median / consent_median,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--proposals", type=int, default=2000)
+    parser.add_argument("--proposals", type=int, default=2000, help="per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="consent-bench-") as workdir:
-        asyncio.run(run(args.proposals, Path(workdir)))
+        summary = asyncio.run(run(args.proposals, Path(workdir), args.rounds))
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary}, indent=2))
 
 
 if __name__ == "__main__":

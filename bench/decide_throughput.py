@@ -11,11 +11,13 @@ all met). Inputs are built before timing starts; only ``decide`` is timed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from parley_consent.domain import (
@@ -115,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to run")
     parser.add_argument("--cases", type=int, default=20000, help="distinct inputs to cycle over")
+    parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
@@ -135,6 +138,9 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     print(f"{done} decisions in {elapsed:.2f} s on one core: {done / elapsed:,.0f} decisions/s")
     print("verdicts:", ", ".join(f"{name} {count}" for name, count in sorted(verdicts.items())))
+    if args.json:
+        summary = {"decisions": done, "seconds": elapsed, "per_second": done / elapsed}
+        args.json.write_text(json.dumps({"summary": summary, "verdicts": verdicts}, indent=2))
 
 
 if __name__ == "__main__":

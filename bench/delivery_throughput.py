@@ -7,7 +7,11 @@ embedded PostgreSQL, the messenger with its at-most-once ledger and dispatch che
 twilio SDK and SendGrid's Mail helpers over httpx, the stand-ins on a loopback port
 (status callbacks off: the send path only).
 
-Run: ``uv run --no-sync python bench/delivery_throughput.py --messages 2000``.
+Besides the rates it prints the CPU each delivered message cost this process (the
+messenger, plus the bench's producer and report counter) and the stand-ins' process: on a
+shared machine these move far less than wall-clock rates do.
+
+Run: ``uv run --no-sync python bench/delivery_throughput.py --messages 2000 [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -22,10 +27,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from parley_cli.local.broker import TansuBroker
 from parley_cli.local.ports import free_port
@@ -82,8 +89,29 @@ def decisions(count: int, debtors: int) -> list[ContactDecision]:
     return made
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    url: str
+    process: psutil.Process
+
+    def cpu_seconds(self) -> float:
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    rate: Rate
+    messenger_cpu: float  # seconds of this process's CPU during the run
+    sandbox_cpu: float  # seconds of the stand-ins' CPU during the run
+
+
+def cpu_ms_per_message(seconds: float, messages: int) -> float:
+    return 1000 * seconds / messages
+
+
 @contextlib.asynccontextmanager
-async def sandbox_process() -> AsyncIterator[str]:
+async def sandbox_process() -> AsyncIterator[Sandbox]:
     """The stand-ins in a process of their own, as remote providers would be: their CPU
     is not the messenger's."""
     port = free_port()
@@ -103,7 +131,7 @@ async def sandbox_process() -> AsyncIterator[str]:
                     if (await client.get(f"{url}/health/live")).status_code == 200:
                         break
                 await asyncio.sleep(0.1)
-        yield url
+        yield Sandbox(url, psutil.Process(process.pid))
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=10)
@@ -128,20 +156,26 @@ async def count_reports(kafka: KafkaSettings, expected: int) -> None:
 
 
 async def messenger_run(
-    bootstrap: str, database_url: str, messages: int, debtors: int, concurrency: int
-) -> Rate:
+    bootstrap: str,
+    database_url: str,
+    messages: int,
+    debtors: int,
+    concurrency: int,
+    batch_size: int,
+) -> RunResult:
     run = uuid.uuid4().hex[:8]
     kafka = KafkaSettings(
         bootstrap_servers=bootstrap, topic_prefix=f"b{run}.", group_prefix=f"b{run}"
     )
     await ensure_topics(kafka)
-    async with sandbox_process() as sandbox_url:
+    async with sandbox_process() as sandbox:
         settings = MessengerSettings(
             kafka=kafka,
             database_url=database_url,
-            twilio=TwilioSettings(base_url=sandbox_url),
-            sendgrid=SendGridSettings(host=sandbox_url),
+            twilio=TwilioSettings(base_url=sandbox.url),
+            sendgrid=SendGridSettings(host=sandbox.url),
             send_concurrency=concurrency,
+            decision_batch_size=batch_size,
         )
         app = create_app(settings)
         async with app.router.lifespan_context(app):
@@ -149,18 +183,22 @@ async def messenger_run(
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
             await producer.start()
             topic = Topics.for_prefix(kafka.topic_prefix).decisions
+            made = decisions(messages, debtors)
+            own_cpu, sandbox_cpu = time.process_time(), sandbox.cpu_seconds()
             started = time.perf_counter()
             try:
                 pending = [
                     await producer.send(topic, d.model_dump_json().encode(), key=d.kafka_key())
-                    for d in decisions(messages, debtors)
+                    for d in made
                 ]
                 await asyncio.gather(*pending)
             finally:
                 await producer.stop()
             await count_reports(kafka, messages)
             elapsed = time.perf_counter() - started
-    return Rate(messages, elapsed)
+            own_cpu = time.process_time() - own_cpu
+            sandbox_cpu = sandbox.cpu_seconds() - sandbox_cpu
+    return RunResult(Rate(messages, elapsed), own_cpu, sandbox_cpu)
 
 
 async def fresh_database(postgres: EmbeddedPostgres) -> str:
@@ -173,21 +211,48 @@ async def fresh_database(postgres: EmbeddedPostgres) -> str:
 
 
 async def bench(
-    broker: TansuBroker, postgres: EmbeddedPostgres, messages: int, concurrency: list[int]
-) -> None:
-    results: list[tuple[str, Rate]] = []
+    broker: TansuBroker,
+    postgres: EmbeddedPostgres,
+    messages: int,
+    concurrency: list[int],
+    batch_size: int,
+) -> dict[str, object]:
+    """Runs the messenger at each concurrency, then the raw pass-through; prints a line
+    for each and returns the summary written with ``--json``."""
+    runs: list[tuple[int, RunResult]] = []
     for count in concurrency:
         database_url = await fresh_database(postgres)
-        rate = await messenger_run(broker.bootstrap_servers, database_url, messages, 500, count)
-        results.append((f"messenger, {count} concurrent", rate))
-    baseline = await raw_pass_through(broker.bootstrap_servers, messages)
-    results.append(("raw broker pass-through", baseline))
-    for label, rate in results:
-        ratio = rate.per_second / baseline.per_second
-        print(
-            f"{label:<28} {rate.per_second:>9,.0f} msg/s  ({rate.seconds:5.1f} s, "
-            f"{ratio:6.1%} of raw)"
+        result = await messenger_run(
+            broker.bootstrap_servers, database_url, messages, 500, count, batch_size
         )
+        runs.append((count, result))
+    baseline = await raw_pass_through(broker.bootstrap_servers, messages)
+    for count, result in runs:
+        rate = result.rate
+        print(
+            f"{f'messenger, {count} concurrent':<28} {rate.per_second:>9,.0f} msg/s  "
+            f"({rate.seconds:5.1f} s, {rate.per_second / baseline.per_second:6.1%} of raw)  "
+            f"CPU/msg: messenger {cpu_ms_per_message(result.messenger_cpu, messages):.2f} ms, "
+            f"stand-ins {cpu_ms_per_message(result.sandbox_cpu, messages):.2f} ms"
+        )
+    print(
+        f"{'raw broker pass-through':<28} {baseline.per_second:>9,.0f} msg/s  "
+        f"({baseline.seconds:5.1f} s, 100.0% of raw)"
+    )
+    # "summary" is flat (name: number), the shape bench/report.py tabulates.
+    summary: dict[str, float] = {"messages": messages, "raw_per_second": baseline.per_second}
+    for count, result in runs:
+        summary |= {
+            f"concurrency_{count}_per_second": result.rate.per_second,
+            f"concurrency_{count}_ratio_of_raw": result.rate.per_second / baseline.per_second,
+            f"concurrency_{count}_messenger_cpu_ms_per_message": cpu_ms_per_message(
+                result.messenger_cpu, messages
+            ),
+            f"concurrency_{count}_standins_cpu_ms_per_message": cpu_ms_per_message(
+                result.sandbox_cpu, messages
+            ),
+        }
+    return {"summary": summary, "batch_size": batch_size}
 
 
 def main() -> None:
@@ -196,6 +261,10 @@ def main() -> None:
     parser.add_argument(
         "--concurrency", type=int, nargs="+", default=[1, 16], help="send_concurrency values"
     )
+    parser.add_argument(
+        "--batch-size", type=int, default=100, help="decision_batch_size (decisions per batch)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as workdir:
@@ -204,10 +273,20 @@ def main() -> None:
         broker.start()
         postgres.start()
         try:
-            asyncio.run(bench(broker, postgres, arguments.messages, arguments.concurrency))
+            summary = asyncio.run(
+                bench(
+                    broker,
+                    postgres,
+                    arguments.messages,
+                    arguments.concurrency,
+                    arguments.batch_size,
+                )
+            )
         finally:
             postgres.stop()
             broker.stop()
+    if arguments.json is not None:
+        arguments.json.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from opentelemetry.context import Context
 from parley_consent.adapters.database import COUNTED_STATUSES
 from parley_consent.domain import DebtorState, PastContact, address_key
 from parley_consent.domain.audit import StoredDecision
 from parley_shared.events import ConsentChanged, ContactDecision, DeliveryReported
+from parley_shared.kafka import EventPublisher
 
 
 @dataclass
@@ -19,6 +21,20 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.instant
+
+
+@dataclass
+class BrokerDecisions:
+    """Publishes decisions through FastStream, so ``TestKafkaBroker`` delivers them (the
+    service's ``DecisionPublisher`` has a producer of its own, proved on the real broker)."""
+
+    publisher: EventPublisher
+
+    async def publish(
+        self, decisions: Sequence[ContactDecision], contexts: Sequence[Context | None]
+    ) -> None:
+        for decision in decisions:
+            await self.publisher.publish(decision)
 
 
 @dataclass

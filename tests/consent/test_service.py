@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 from parley_consent.bootstrap import create_app
 from parley_consent.domain import default_rule_set
 from parley_consent.settings import ConsentSettings
@@ -219,3 +221,46 @@ async def test_a_malformed_proposal_is_dead_lettered_and_deciding_goes_on(
     assert any("proposal_id" in reason for reason in reasons), reasons
     assert len(reasons) == 2
     assert {header[DEAD_LETTER_SOURCE_HEADER].decode() for header in headers} == {topics.proposals}
+
+
+async def test_each_decision_of_a_batch_continues_its_own_reminders_trace(
+    kafka_settings: KafkaSettings, database_url: str
+) -> None:
+    reminders = [proposal(debtor_id=f"d-{number}") for number in range(5)]
+    trace_ids = {
+        reminder.proposal_id: f"{number + 1:032x}" for number, reminder in enumerate(reminders)
+    }
+    topics = Topics.for_prefix(kafka_settings.topic_prefix)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for reminder in reminders:
+            traceparent = f"00-{trace_ids[reminder.proposal_id]}-{'ab' * 8}-01"
+            await producer.send_and_wait(
+                topics.proposals,
+                reminder.model_dump_json().encode(),
+                key=reminder.kafka_key(),
+                headers=[("traceparent", traceparent.encode())],
+            )
+    finally:
+        await producer.stop()
+
+    # Started once all five wait on the topic, so they are decided together.
+    app = create_app(_settings(kafka_settings, database_url), clock=FixedClock(NOON_EASTERN))
+    async with (
+        running_app(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://consent") as http,
+    ):
+        records = await read_topic(kafka_settings, topics.decisions, at_least=5)
+        published: dict[uuid.UUID, str] = {}
+        for record in records:
+            decision = ContactDecision.model_validate_json(record.value)
+            published[decision.proposal_id] = dict(record.headers)["traceparent"].decode()
+        stored = {
+            reminder.proposal_id: (await http.get(f"/v1/decisions/{reminder.proposal_id}")).json()
+            for reminder in reminders
+        }
+
+    # Each decision left in, and its audit row names, the trace its own reminder came in.
+    assert {key: value.split("-")[1] for key, value in published.items()} == trace_ids
+    assert {key: row["trace_id"] for key, row in stored.items()} == trace_ids

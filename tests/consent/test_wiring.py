@@ -32,7 +32,7 @@ from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
 
 from tests.consent.builders import PHONE, RULES, opt_out, proposal
-from tests.consent.fakes import FixedClock, InMemoryConsentStore
+from tests.consent.fakes import BrokerDecisions, FixedClock, InMemoryConsentStore
 
 NOON_EASTERN = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
 TOPICS = Topics.for_prefix("")
@@ -53,7 +53,9 @@ async def wired() -> AsyncIterator[Wired]:
     settings = ConsentSettings(kafka=KafkaSettings())
     broker = build_broker(settings.kafka, TracerProvider(), client_id="test")
     store = InMemoryConsentStore()
-    decisions = EventPublisher(broker, TOPICS.decisions, ContactDecision, "decisions")
+    decisions = BrokerDecisions(
+        EventPublisher(broker, TOPICS.decisions, ContactDecision, "decisions")
+    )
     broker.include_router(
         build_kafka_router(
             settings,
@@ -62,7 +64,6 @@ async def wired() -> AsyncIterator[Wired]:
             clock=FixedClock(NOON_EASTERN),
             rules=RULES,
             dead_letters=DeadLetters(broker, TOPICS.dead_letters, metrics_for(broker)),
-            tracer=TracerProvider().get_tracer("test"),
         )
     )
     changes = EventPublisher(broker, TOPICS.consent_changes, ConsentChanged, "changes")

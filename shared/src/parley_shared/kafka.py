@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, Literal, TypedDict
@@ -175,3 +176,15 @@ class EventPublisher:
             headers={EVENT_TYPE_HEADER: event.event_type},
         )
         self._metrics.record_published(event)
+
+    async def publish_unconfirmed(self, event: Event) -> asyncio.Future[Any]:
+        """Hand ``event`` to the producer without waiting for the broker's acknowledgement,
+        so many can be in flight at once; it is durable only once the future resolves."""
+        future: asyncio.Future[Any] = await self._publisher.publish(
+            event.model_dump(mode="json"),
+            key=event.kafka_key(),
+            headers={EVENT_TYPE_HEADER: event.event_type},
+            no_confirm=True,
+        )
+        self._metrics.record_published(event)
+        return future

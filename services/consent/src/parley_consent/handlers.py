@@ -7,6 +7,7 @@ handler has returned, which means after the commit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -102,7 +103,14 @@ async def decide_on_proposals(
     batch is decided once.
     """
     unique = list({proposal.proposal_id: proposal for proposal in proposals}.values())
-    decided = await store.find_decisions([proposal.proposal_id for proposal in unique])
+    now = clock.now()
+    # Read concurrently, each on its own connection: the states and histories are loaded
+    # for every proposal, and only go unused for one already decided (a redelivery).
+    decided, states, histories = await asyncio.gather(
+        store.find_decisions([proposal.proposal_id for proposal in unique]),
+        store.load_debtor_states([(proposal.debtor_id, proposal.address) for proposal in unique]),
+        store.load_histories(sorted({proposal.debtor_id for proposal in unique}), now),
+    )
     for proposal_id, earlier in decided.items():
         log.info(
             "proposal %s for debtor %s already decided: %s",
@@ -112,13 +120,6 @@ async def decide_on_proposals(
         )
     pending = [proposal for proposal in unique if proposal.proposal_id not in decided]
     if pending:
-        now = clock.now()
-        states = await store.load_debtor_states(
-            [(proposal.debtor_id, proposal.address) for proposal in pending]
-        )
-        histories = await store.load_histories(
-            sorted({proposal.debtor_id for proposal in pending}), now
-        )
         made = []
         for proposal in pending:
             history = histories.setdefault(proposal.debtor_id, [])

@@ -21,6 +21,7 @@ from parley_shared.telemetry import build_tracer_provider
 from parley_shared.topics import Topics
 
 from parley_messenger import __version__
+from parley_messenger.adapters.coalescing import CoalescedSendLedger, CoalescedSuppressions
 from parley_messenger.adapters.consent_client import ConsentClient
 from parley_messenger.adapters.database import ReceiptStore, SendStore, SuppressionStore
 from parley_messenger.adapters.preference_links import PreferenceLinks
@@ -60,8 +61,14 @@ def create_app(
     broker = build_broker(settings.kafka, tracer_provider, client_id="parley-messenger")
     topics = Topics.for_prefix(settings.kafka.topic_prefix)
     timeout = settings.send_timeout_seconds
-    twilio = TwilioSender(settings.twilio, tracer_provider, timeout=timeout)
-    sendgrid = SendGridSender(settings.sendgrid, tracer_provider, timeout=timeout)
+    # One pooled connection per send that can be in flight, so no send waits for one.
+    connections = settings.send_concurrency
+    twilio = TwilioSender(
+        settings.twilio, tracer_provider, timeout=timeout, connections=connections
+    )
+    sendgrid = SendGridSender(
+        settings.sendgrid, tracer_provider, timeout=timeout, connections=connections
+    )
     # Declared on the broker, so the AsyncAPI document lists what the messenger publishes.
     deliveries = EventPublisher(
         broker, topics.deliveries, DeliveryReported, "What became of one proposal's message."
@@ -82,14 +89,16 @@ def create_app(
         max_age_seconds=settings.preference_link_max_age_days * 86_400,
     )
     consent = ConsentClient(settings.consent_url, timeout=settings.send_timeout_seconds)
+    tracer = tracer_provider.get_tracer("parley_messenger")
     deps = Deps(
-        sends=sends,
+        # Concurrent sends share their claim, check and outcome statements.
+        sends=CoalescedSendLedger(sends, tracer),
         senders={Channel.SMS: twilio, Channel.EMAIL: sendgrid},
         renderer=TemplateRenderer(),
         publish=deliveries.publish,
         clock=clock,
         public_base_url=settings.public_base_url,
-        suppressions=suppressions,
+        suppressions=CoalescedSuppressions(suppressions, tracer),
         publish_consent=consent_changes.publish,
         link_signer=links,
         preference_links=preference_links,
@@ -105,10 +114,11 @@ def create_app(
         build_router(
             settings.kafka,
             deps,
-            tracer=tracer_provider.get_tracer("parley_messenger"),
+            tracer=tracer,
             dead_letters=DeadLetters(broker, topics.dead_letters, metrics_for(broker)),
             batch_size=settings.decision_batch_size,
             concurrency=settings.send_concurrency,
+            publish_unconfirmed=deliveries.publish_unconfirmed,
         )
     )
     http_router = build_http_router(

@@ -48,6 +48,8 @@ def create_app(settings: SandboxSettings | None = None) -> FastAPI:
 
     @app.post("/_sandbox/faults", tags=["sandbox"])
     async def add_fault(fault: FaultRequest) -> dict[str, int]:
+        """Queue a fault for the next ``times`` calls, or for every call during
+        ``for_seconds``; answers how many faults are pending per provider."""
         faults.add(fault)
         return faults.pending()
 

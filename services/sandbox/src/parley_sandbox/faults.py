@@ -1,11 +1,14 @@
-"""Misbehaviour on request: the next N calls to a stand-in are rate limited, fail with a
-server error, answer slowly, or accept the message and answer too late (a timeout)."""
+"""Misbehaviour on request: the next N calls to a stand-in, or every call for a number of
+seconds, are rate limited, fail with a server error, answer slowly, or accept the message
+and answer too late (a timeout)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -22,7 +25,20 @@ class FaultRequest(BaseModel):
         "503; slow: answer normally after delay_seconds; timeout: accept the message, then "
         "answer only after delay_seconds (longer than the client waits)."
     )
-    times: int = Field(default=1, ge=1, le=1000, description="How many calls it applies to.")
+    times: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="How many calls it applies to (ignored with for_seconds).",
+    )
+    for_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="Apply to every call for this many seconds instead of a number of calls. "
+        "The period starts when the fault reaches the front of the queue: at once if no "
+        "other fault is pending, else when the one before it is used up or its period ends.",
+    )
     delay_seconds: float = Field(default=0.0, ge=0, le=120)
 
 
@@ -30,6 +46,7 @@ class FaultRequest(BaseModel):
 class Fault:
     kind: FaultKind
     delay_seconds: float
+    for_seconds: float | None = None
 
     @property
     def refuses(self) -> bool:
@@ -44,24 +61,60 @@ class Fault:
             await asyncio.sleep(self.delay_seconds)
 
 
-class FaultPlan:
-    """Faults queued per provider, used up one call at a time in the order given."""
+@dataclass
+class _Queue:
+    faults: deque[Fault] = field(default_factory=deque)
+    # When the fault at the front started applying; only timed faults use it.
+    head_since: float = 0.0
 
-    def __init__(self) -> None:
-        self._queues: dict[Provider, deque[Fault]] = {"twilio": deque(), "sendgrid": deque()}
+
+class FaultPlan:
+    """Faults queued per provider, used up in the order given: a counted fault by one call,
+    a timed one by its period running out."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._queues: dict[Provider, _Queue] = {"twilio": _Queue(), "sendgrid": _Queue()}
 
     def add(self, request: FaultRequest) -> int:
         queue = self._queues[request.provider]
-        queue.extend(Fault(request.kind, request.delay_seconds) for _ in range(request.times))
-        return len(queue)
+        self._expire(queue)
+        if not queue.faults:
+            queue.head_since = self._clock()
+        if request.for_seconds is not None:
+            queue.faults.append(Fault(request.kind, request.delay_seconds, request.for_seconds))
+        else:
+            queue.faults.extend(
+                Fault(request.kind, request.delay_seconds) for _ in range(request.times)
+            )
+        return len(queue.faults)
+
+    def _expire(self, queue: _Queue) -> None:
+        """Drops timed faults whose period is over; the next one starts where it ended."""
+        now = self._clock()
+        while queue.faults and queue.faults[0].for_seconds is not None:
+            ends = queue.head_since + (queue.faults[0].for_seconds or 0.0)
+            if now < ends:
+                return
+            queue.faults.popleft()
+            queue.head_since = ends
 
     def next_for(self, provider: Provider) -> Fault | None:
         queue = self._queues[provider]
-        return queue.popleft() if queue else None
+        self._expire(queue)
+        if not queue.faults:
+            return None
+        head = queue.faults[0]
+        if head.for_seconds is None:
+            queue.faults.popleft()
+            queue.head_since = self._clock()
+        return head
 
     def pending(self) -> dict[str, int]:
-        return {provider: len(queue) for provider, queue in self._queues.items()}
+        for queue in self._queues.values():
+            self._expire(queue)
+        return {provider: len(queue.faults) for provider, queue in self._queues.items()}
 
     def clear(self) -> None:
         for queue in self._queues.values():
-            queue.clear()
+            queue.faults.clear()

@@ -70,6 +70,7 @@ def create_app(
         await publisher.start()
         # Proposals stored but not published before a crash go out now.
         await handlers.publish_pending(store, publisher, clock)
+        handlers.settle_heap()
         if settings.tick_interval_seconds > 0:
             loop_task.append(asyncio.create_task(tick_forever(), name="scheduler-ticks"))
 

@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -112,6 +113,35 @@ COUNTED_STATUSES = frozenset(
 HISTORY_DAYS = 400
 
 
+# One statement for a whole batch: each column travels as one array parameter, so the
+# statement (and its prepared plan) is the same whatever the batch size, unlike a
+# multi-row VALUES list; proposals already decided are skipped. The reasons and evidence
+# columns are taken from the published decision itself, which is serialised only once.
+_INSERT_DECISIONS = text(
+    """
+    INSERT INTO consent.decisions (
+        proposal_id, event_id, debtor_id, verdict, reasons, defer_until, lawful_until,
+        rule_set_version, decided_at, trace_id, decision, evidence
+    )
+    SELECT
+        proposal_id, event_id, debtor_id, verdict, decision -> 'reasons', defer_until,
+        lawful_until, rule_set_version, decided_at, trace_id, decision, decision -> 'evidence'
+    FROM unnest(
+        CAST(:proposal_id AS uuid[]), CAST(:event_id AS uuid[]), CAST(:debtor_id AS text[]),
+        CAST(:verdict AS text[]), CAST(:defer_until AS timestamptz[]),
+        CAST(:lawful_until AS timestamptz[]), CAST(:rule_set_version AS text[]),
+        CAST(:decided_at AS timestamptz[]), CAST(:trace_id AS text[]),
+        CAST(:decision AS jsonb[])
+    ) AS batch(
+        proposal_id, event_id, debtor_id, verdict, defer_until, lawful_until,
+        rule_set_version, decided_at, trace_id, decision
+    )
+    ON CONFLICT (proposal_id) DO NOTHING
+    RETURNING proposal_id
+    """
+).columns(decisions.c.proposal_id)
+
+
 class ConsentRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -142,33 +172,21 @@ class ConsentRepository:
         """
         if not decisions_made:
             return {}
-        insert = (
-            pg_insert(decisions)
-            .values(
-                [
-                    {
-                        "proposal_id": decision.proposal_id,
-                        "event_id": decision.event_id,
-                        "debtor_id": decision.debtor_id,
-                        "verdict": decision.verdict.value,
-                        "reasons": [reason.model_dump(mode="json") for reason in decision.reasons],
-                        "defer_until": decision.defer_until,
-                        "lawful_until": decision.lawful_until,
-                        "rule_set_version": decision.rule_set_version,
-                        "decided_at": decision.occurred_at,
-                        "trace_id": trace_ids.get(decision.proposal_id),
-                        "decision": decision.model_dump(mode="json"),
-                        "evidence": decision.evidence,
-                    }
-                    for decision in decisions_made
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=[decisions.c.proposal_id])
-            .returning(decisions.c.proposal_id)
-        )
+        parameters = {
+            "proposal_id": [d.proposal_id for d in decisions_made],
+            "event_id": [d.event_id for d in decisions_made],
+            "debtor_id": [d.debtor_id for d in decisions_made],
+            "verdict": [d.verdict.value for d in decisions_made],
+            "defer_until": [d.defer_until for d in decisions_made],
+            "lawful_until": [d.lawful_until for d in decisions_made],
+            "rule_set_version": [d.rule_set_version for d in decisions_made],
+            "decided_at": [d.occurred_at for d in decisions_made],
+            "trace_id": [trace_ids.get(d.proposal_id) for d in decisions_made],
+            "decision": [d.model_dump_json() for d in decisions_made],
+        }
         ours = {decision.proposal_id: decision for decision in decisions_made}
         async with self._engine.begin() as connection:
-            inserted = set((await connection.scalars(insert)).all())
+            inserted = set((await connection.scalars(_INSERT_DECISIONS, parameters)).all())
             lost = [proposal_id for proposal_id in ours if proposal_id not in inserted]
             winners = (
                 (
@@ -220,18 +238,20 @@ class ConsentRepository:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         changes = [_consent_change_from_row(row._mapping) for row in rows]
-        return {
-            (debtor_id, address): DebtorState.from_events(
-                debtor_id,
-                [
-                    change
-                    for change in changes
-                    if change.debtor_id == debtor_id
-                    or (change.address and address_key(change.address) == address_key(address))
-                ],
+        # Indexed once, so a batch costs one pass over the changes, not one per proposal.
+        by_debtor: dict[str, list[int]] = {}
+        by_key: dict[str, list[int]] = {}
+        for number, change in enumerate(changes):
+            by_debtor.setdefault(change.debtor_id, []).append(number)
+            if change.address:
+                by_key.setdefault(address_key(change.address), []).append(number)
+        states: dict[tuple[str, str], DebtorState] = {}
+        for debtor_id, address in set(contacts_proposed):
+            numbers = set(by_debtor.get(debtor_id, ())) | set(by_key.get(address_key(address), ()))
+            states[(debtor_id, address)] = DebtorState.from_events(
+                debtor_id, [changes[number] for number in sorted(numbers)]
             )
-            for debtor_id, address in set(contacts_proposed)
-        }
+        return states
 
     async def load_histories(
         self, debtor_ids: Sequence[str], now: datetime

@@ -12,9 +12,9 @@ own, so one malformed proposal is dead-lettered without taking its batch with it
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
@@ -22,14 +22,9 @@ from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from faststream.message import StreamMessage
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Tracer
 from parley_shared.clock import Clock
 from parley_shared.events import ContactDecision, DeliveryReported, ReminderProposed
-from parley_shared.kafka import (
-    DeadLetters,
-    EventPublisher,
-    consumer_group_options,
-)
+from parley_shared.kafka import DeadLetters, consumer_group_options
 from parley_shared.topics import Topics
 from pydantic import ValidationError
 
@@ -48,30 +43,39 @@ PROPOSAL_BATCH = 500
 
 
 class TraceCarriers:
-    """The trace headers each proposal of the batch being handled arrived with, so each
+    """The trace context each proposal of the batch being handled arrived with, so each
     decision continues its own reminder's trace rather than the batch's. The subscriber
     handles one batch at a time: the decoder fills this, the handler empties it."""
 
     def __init__(self) -> None:
-        self._headers: dict[uuid.UUID, dict[str, str]] = {}
+        self._contexts: dict[uuid.UUID, Context | None] = {}
 
     def remember(self, proposal_id: uuid.UUID, record: ConsumerRecord[Any, Any]) -> None:
-        self._headers[proposal_id] = {
-            key: value.decode(errors="replace") for key, value in record.headers or ()
-        }
+        headers = {key: value.decode(errors="replace") for key, value in record.headers or ()}
+        # Extracted once here; the audit row and the publish span both read it.
+        self._contexts[proposal_id] = (
+            propagate.extract(headers) if "traceparent" in headers else None
+        )
 
     def context(self, proposal_id: uuid.UUID) -> Context | None:
         """The proposal's own trace context, or None (stay in the current one) when it
         arrived without one."""
-        headers = self._headers.get(proposal_id, {})
-        return propagate.extract(headers) if "traceparent" in headers else None
+        return self._contexts.get(proposal_id)
 
     def trace_id(self, proposal_id: uuid.UUID) -> str | None:
         context = trace.get_current_span(self.context(proposal_id)).get_span_context()
         return format(context.trace_id, "032x") if context.is_valid else None
 
     def clear(self) -> None:
-        self._headers.clear()
+        self._contexts.clear()
+
+
+class DecisionOutlet(Protocol):
+    """Where decisions go once stored: ``DecisionPublisher`` in the service."""
+
+    async def publish(
+        self, decisions: Sequence[ContactDecision], contexts: Sequence[Context | None]
+    ) -> None: ...
 
 
 def _proposal_decoder(dead_letters: DeadLetters, carriers: TraceCarriers) -> Any:
@@ -100,30 +104,17 @@ def _proposal_decoder(dead_letters: DeadLetters, carriers: TraceCarriers) -> Any
 def build_kafka_router(
     settings: ConsentSettings,
     *,
-    decisions: EventPublisher,
+    decisions: DecisionOutlet,
     repository: ConsentStore,
     clock: Clock,
     rules: RuleSet,
     dead_letters: DeadLetters,
-    tracer: Tracer,
 ) -> KafkaRouter:
     """The consent service's subscribers; decisions go out through ``decisions``."""
     kafka = settings.kafka
     topics = Topics.for_prefix(kafka.topic_prefix)
     router = KafkaRouter()
     carriers = TraceCarriers()
-
-    async def publish_in_its_trace(decision: ContactDecision) -> None:
-        with tracer.start_as_current_span(
-            f"{topics.decisions} publish decision",
-            context=carriers.context(decision.proposal_id),
-            kind=SpanKind.PRODUCER,
-            attributes={
-                "parley.proposal_id": str(decision.proposal_id),
-                "parley.verdict": decision.verdict.value,
-            },
-        ):
-            await decisions.publish(decision)
 
     # One consumer group per subscriber: a group whose members subscribe to different
     # topics sometimes never completes a rebalance on the embedded broker (Tansu) after a
@@ -150,8 +141,11 @@ def build_kafka_router(
             trace_ids={p.proposal_id: carriers.trace_id(p.proposal_id) for p in proposals},
         )
         # The decisions are committed by now: publishing them after a crash here only
-        # happens on redelivery, and then they are the identical stored decisions.
-        await asyncio.gather(*(publish_in_its_trace(decision) for decision in decided))
+        # happens on redelivery, and then they are the identical stored decisions. The
+        # offsets are committed after this returns, so after the broker acknowledged all.
+        await decisions.publish(
+            decided, [carriers.context(decision.proposal_id) for decision in decided]
+        )
 
     @subscriber(
         topics.consent_changes,

@@ -21,9 +21,13 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    column,
     desc,
     select,
     update,
+)
+from sqlalchemy import (
+    values as rows_of,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -102,6 +106,24 @@ inbound_messages = Table(
 )
 
 
+def _row_values(record: SendRecord) -> dict[str, Any]:
+    return {
+        "proposal_id": record.proposal_id,
+        "debtor_id": record.debtor_id,
+        "channel": record.channel.value,
+        "status": record.status.value,
+        "provider": record.provider,
+        "provider_message_id": record.provider_message_id,
+        "error_code": record.error_code,
+        "detail": record.detail,
+        "claimed_at": record.claimed_at,
+        "finished_at": record.finished_at,
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+        "address": record.address,
+    }
+
+
 def _record(row: Any) -> SendRecord:
     return SendRecord(
         proposal_id=row.proposal_id,
@@ -127,58 +149,95 @@ class SendStore:
     async def claim(self, record: SendRecord) -> SendRecord | None:
         """Insert ``record`` and commit. Returns None when it was inserted, or the row that
         was already there (the proposal was claimed before: never send again)."""
-        values = {
-            "proposal_id": record.proposal_id,
-            "debtor_id": record.debtor_id,
-            "channel": record.channel.value,
-            "status": record.status.value,
-            "provider": record.provider,
-            "provider_message_id": record.provider_message_id,
-            "error_code": record.error_code,
-            "detail": record.detail,
-            "claimed_at": record.claimed_at,
-            "finished_at": record.finished_at,
-            "trace_id": record.trace_id,
-            "span_id": record.span_id,
-            "address": record.address,
-        }
+        (existing,) = await self.claim_many([record])
+        return existing
+
+    async def claim_many(self, records: list[SendRecord]) -> list[SendRecord | None]:
+        """``claim`` for several records in one statement and one commit; the answers are
+        in the order of ``records``. A proposal twice in the list is claimed by its first
+        occurrence only: the later one gets that claim back as the row already there."""
+        if not records:
+            return []
         statement = (
             insert(sends)
-            .values(values)
+            .values([_row_values(record) for record in records])
             .on_conflict_do_nothing(index_elements=[sends.c.proposal_id])
             .returning(sends.c.proposal_id)
         )
         async with self._engine.begin() as connection:
-            inserted = (await connection.execute(statement)).first()
-            if inserted is not None:
-                return None
-            existing = (
-                await connection.execute(
-                    select(sends).where(sends.c.proposal_id == record.proposal_id)
+            inserted = {row.proposal_id for row in await connection.execute(statement)}
+            # Rows of the same proposal as an earlier list entry are not inserted twice.
+            first_of: dict[uuid.UUID, SendRecord] = {}
+            for record in records:
+                first_of.setdefault(record.proposal_id, record)
+            there_before = {r.proposal_id for r in records} - inserted
+            found: dict[uuid.UUID, SendRecord] = {}
+            if there_before:
+                rows = await connection.execute(
+                    select(sends).where(sends.c.proposal_id.in_(there_before))
                 )
-            ).one()
-        return _record(existing)
+                found = {row.proposal_id: _record(row) for row in rows}
+        answers: list[SendRecord | None] = []
+        claimed: set[uuid.UUID] = set()
+        for record in records:
+            key = record.proposal_id
+            if key in inserted and key not in claimed:
+                claimed.add(key)
+                answers.append(None)
+            else:
+                answers.append(found.get(key, first_of[key]))
+        return answers
 
     async def finish(self, record: SendRecord) -> bool:
         """Store a claimed send's outcome. An ``unknown`` set meanwhile (a redelivery saw the
         claim and gave up on it) is overwritten: the sender knows what happened."""
+        (stored,) = await self.finish_many([record])
+        return stored
+
+    async def finish_many(self, records: list[SendRecord]) -> list[bool]:
+        """``finish`` for several sends in one statement and one commit; True for each
+        outcome stored, in the order of ``records``."""
+        if not records:
+            return []
+        outcomes = rows_of(
+            column("proposal_id", Uuid()),
+            column("status", String()),
+            column("provider_message_id", String()),
+            column("error_code", String()),
+            column("detail", Text()),
+            column("finished_at", DateTime(timezone=True)),
+            name="outcome",
+        ).data(
+            [
+                (
+                    record.proposal_id,
+                    record.status.value,
+                    record.provider_message_id,
+                    record.error_code,
+                    record.detail,
+                    record.finished_at,
+                )
+                for record in records
+            ]
+        )
         statement = (
             update(sends)
             .where(
-                sends.c.proposal_id == record.proposal_id,
+                sends.c.proposal_id == outcomes.c.proposal_id,
                 sends.c.status.in_([SendStatus.CLAIMED.value, SendStatus.UNKNOWN.value]),
             )
             .values(
-                status=record.status.value,
-                provider_message_id=record.provider_message_id,
-                error_code=record.error_code,
-                detail=record.detail,
-                finished_at=record.finished_at,
+                status=outcomes.c.status,
+                provider_message_id=outcomes.c.provider_message_id,
+                error_code=outcomes.c.error_code,
+                detail=outcomes.c.detail,
+                finished_at=outcomes.c.finished_at,
             )
+            .returning(sends.c.proposal_id)
         )
         async with self._engine.begin() as connection:
-            result = await connection.execute(statement)
-        return bool(result.rowcount)
+            stored = {row.proposal_id for row in await connection.execute(statement)}
+        return [record.proposal_id in stored for record in records]
 
     async def give_up_on_claim(
         self, proposal_id: uuid.UUID, finished_at: datetime, detail: str
@@ -327,12 +386,24 @@ class SuppressionStore:
 
     async def first_suppressing(self, scopes: tuple[str, ...]) -> str | None:
         """The reason of an opt-out in force for any of ``scopes``, or None."""
-        statement = select(suppressions.c.reason, suppressions.c.source).where(
-            suppressions.c.scope.in_(scopes), suppressions.c.suppressed.is_(True)
-        )
+        (reason,) = await self.first_suppressing_many([scopes])
+        return reason
+
+    async def first_suppressing_many(self, groups: list[tuple[str, ...]]) -> list[str | None]:
+        """``first_suppressing`` for several sends' scopes, in one query."""
+        wanted = {scope for scopes in groups for scope in scopes}
+        if not wanted:
+            return [None for _ in groups]
+        statement = select(
+            suppressions.c.scope, suppressions.c.reason, suppressions.c.source
+        ).where(suppressions.c.scope.in_(wanted), suppressions.c.suppressed.is_(True))
         async with self._engine.connect() as connection:
-            row = (await connection.execute(statement)).first()
-        return None if row is None else f"{row.reason} ({row.source})"
+            rows = (await connection.execute(statement)).all()
+        reasons = {row.scope: f"{row.reason} ({row.source})" for row in rows}
+        return [
+            next((reasons[scope] for scope in scopes if scope in reasons), None)
+            for scopes in groups
+        ]
 
     async def answer_inbound_once(
         self,

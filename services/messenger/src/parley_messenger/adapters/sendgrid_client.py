@@ -42,13 +42,19 @@ def build_mail(message: OutboundMessage, from_email: str, from_name: str) -> Mai
 
 class SendGridSender:
     def __init__(
-        self, settings: SendGridSettings, tracer_provider: TracerProvider, *, timeout: float
+        self,
+        settings: SendGridSettings,
+        tracer_provider: TracerProvider,
+        *,
+        timeout: float,
+        connections: int = 16,
     ) -> None:
         self._settings = settings
         host = (settings.host or REAL_HOST).rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=host,
             timeout=timeout,
+            limits=_limits(connections),
             headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"},
         )
         HTTPXClientInstrumentor.instrument_client(self._http, tracer_provider=tracer_provider)
@@ -98,3 +104,10 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _limits(connections: int) -> httpx.Limits:
+    # As many kept alive as sends can be in flight (httpx keeps 20): past that, every
+    # send would open and close a connection of its own.
+    idle = max(connections, 20)
+    return httpx.Limits(max_connections=max(idle, 100), max_keepalive_connections=idle)

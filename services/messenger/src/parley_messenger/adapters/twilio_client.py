@@ -65,10 +65,15 @@ class HttpxTwilioHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio is
 
 class TwilioSender:
     def __init__(
-        self, settings: TwilioSettings, tracer_provider: TracerProvider, *, timeout: float
+        self,
+        settings: TwilioSettings,
+        tracer_provider: TracerProvider,
+        *,
+        timeout: float,
+        connections: int = 16,
     ) -> None:
         self._from_number = settings.from_number
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = httpx.AsyncClient(timeout=timeout, limits=_limits(connections))
         HTTPXClientInstrumentor.instrument_client(self._http, tracer_provider=tracer_provider)
         self._client = Client(
             username=settings.account_sid,
@@ -117,3 +122,10 @@ def _refused(error: TwilioRestException) -> ProviderOutcome:
         return ProviderOutcome.refused_for_now(code, f"Twilio refused for now ({status})")
     # The SDK's message is Twilio's text for the code; it does not echo the number.
     return ProviderOutcome.failed(code, f"Twilio refused ({status})")
+
+
+def _limits(connections: int) -> httpx.Limits:
+    # As many kept alive as sends can be in flight (httpx keeps 20): past that, every
+    # send would open and close a connection of its own.
+    idle = max(connections, 20)
+    return httpx.Limits(max_connections=max(idle, 100), max_keepalive_connections=idle)

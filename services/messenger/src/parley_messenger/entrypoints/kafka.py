@@ -3,15 +3,19 @@ handler), and consent changes in, for the send-time opt-out check.
 
 Decisions arrive in batches and are sent concurrently: one debtor's decisions stay in
 order, different debtors' run side by side. The batch's offsets are committed only after
-every send in it is recorded; if any fails the whole batch is redelivered, which the
-at-most-once ledger makes harmless.
+every send in it is recorded and every delivery report in it acknowledged by the broker;
+if any fails the whole batch is redelivered, which the at-most-once ledger makes harmless.
+Reports are not awaited one by one: each send's slot is free as soon as its report is
+handed to the producer, and the batch waits for all acknowledgements at its end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
@@ -19,7 +23,7 @@ from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Tracer
-from parley_shared.events import ConsentChanged, ContactDecision
+from parley_shared.events import ConsentChanged, ContactDecision, DeliveryReported
 from parley_shared.kafka import DeadLetters, consumer_group_options
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
@@ -28,6 +32,11 @@ from pydantic import ValidationError
 from parley_messenger import handlers
 
 log = logging.getLogger(__name__)
+
+# The broker acknowledgements of the reports published by the batch being handled.
+_batch_acks: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar(
+    "messenger_batch_acks", default=None
+)
 
 
 def build_router(
@@ -38,8 +47,11 @@ def build_router(
     dead_letters: DeadLetters,
     batch_size: int = 100,
     concurrency: int = 16,
+    publish_unconfirmed: Callable[[DeliveryReported], Awaitable[asyncio.Future[Any]]] | None = None,
 ) -> KafkaRouter:
     topics = Topics.for_prefix(kafka.topic_prefix)
+    if publish_unconfirmed is not None:
+        deps = replace(deps, publish=_confirmed_at_batch_end(deps.publish, publish_unconfirmed))
     router = KafkaRouter()
     slots = asyncio.Semaphore(concurrency)
 
@@ -90,13 +102,23 @@ def build_router(
                 await dead_letters.send_record(record, error)
                 continue
             by_debtor.setdefault(decision.debtor_id, []).append((record, decision))
-        outcomes = await asyncio.gather(
-            *(deliver_in_order(items) for items in by_debtor.values()), return_exceptions=True
-        )
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        acks: list[asyncio.Future[Any]] = []
+        collecting = _batch_acks.set(acks)
+        try:
+            outcomes = await asyncio.gather(
+                *(deliver_in_order(items) for items in by_debtor.values()),
+                return_exceptions=True,
+            )
+        finally:
+            _batch_acks.reset(collecting)
+        # The offsets commit when this returns: every report must be in the broker first.
+        acknowledged = await asyncio.gather(*acks, return_exceptions=True)
+        failures = [o for o in (*outcomes, *acknowledged) if isinstance(o, BaseException)]
         if failures:
             log.warning(
-                "%d of %d debtors' sends failed; redelivering", len(failures), len(outcomes)
+                "%d of %d debtors' sends or reports failed; redelivering",
+                len(failures),
+                len(outcomes) + len(acknowledged),
             )
             raise failures[0]
 
@@ -112,3 +134,20 @@ def build_router(
         await handlers.apply_consent_change(change, deps.suppressions)
 
     return router
+
+
+def _confirmed_at_batch_end(
+    publish: Callable[[DeliveryReported], Awaitable[None]],
+    publish_unconfirmed: Callable[[DeliveryReported], Awaitable[asyncio.Future[Any]]],
+) -> Callable[[DeliveryReported], Awaitable[None]]:
+    """Inside a decisions batch, hand reports over and leave their acknowledgements to the
+    batch's end; anywhere else, wait for each as before."""
+
+    async def publish_report(report: DeliveryReported) -> None:
+        acks = _batch_acks.get()
+        if acks is None:
+            await publish(report)
+        else:
+            acks.append(await publish_unconfirmed(report))
+
+    return publish_report
