@@ -128,8 +128,10 @@ class LocalStack:
         )
         if self.simulated_start is not None:
             base["PARLEY_SIMULATED_START"] = self.simulated_start.isoformat()
-        sandbox_port = free_port()
+        sandbox_port, consent_port, messenger_port = free_port(), free_port(), free_port()
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        consent_url = f"http://127.0.0.1:{consent_port}"
+        messenger_url = f"http://127.0.0.1:{messenger_port}"
         plan = [
             (
                 "sandbox",
@@ -138,20 +140,32 @@ class LocalStack:
                 "/_sandbox/messages",
                 {
                     "PARLEY_SANDBOX_HTTP_PORT": str(sandbox_port),
+                    # A simulated reply (STOP, HELP) reaches this stack's messenger.
+                    "PARLEY_SANDBOX_TWILIO_INBOUND_URL": f"{messenger_url}/webhooks/twilio/inbound",
                 },
             ),
-            ("consent", "parley_consent", free_port(), "/health", {}),
+            ("consent", "parley_consent", consent_port, "/health", {}),
             (
                 "messenger",
                 "parley_messenger",
-                free_port(),
+                messenger_port,
                 "/health",
                 {
                     "PARLEY_TWILIO__BASE_URL": sandbox_url,
                     "PARLEY_SENDGRID__HOST": sandbox_url,
+                    # Links and status callbacks must name this stack's messenger, not the
+                    # default port, which may belong to something else on the machine.
+                    "PARLEY_PUBLIC_BASE_URL": messenger_url,
+                    "PARLEY_CONSENT_URL": consent_url,
                 },
             ),
-            ("scheduler", "parley_scheduler", free_port(), "/health", {}),
+            (
+                "scheduler",
+                "parley_scheduler",
+                free_port(),
+                "/health",
+                {"PARLEY_MESSENGER_URL": messenger_url},
+            ),
         ]
         services = []
         for name, module, port, health, extra in plan:

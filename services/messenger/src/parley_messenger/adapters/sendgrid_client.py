@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from sendgrid.helpers.mail import Content, CustomArg, From, Header, Mail, Personalization, To
 
+from parley_messenger.adapters.http_pool import provider_limits
 from parley_messenger.domain.model import OutboundMessage, ProviderOutcome
 from parley_messenger.settings import SendGridSettings
 
@@ -54,7 +55,7 @@ class SendGridSender:
         self._http = httpx.AsyncClient(
             base_url=host,
             timeout=timeout,
-            limits=_limits(connections),
+            limits=provider_limits(connections),
             headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"},
         )
         HTTPXClientInstrumentor.instrument_client(self._http, tracer_provider=tracer_provider)
@@ -104,10 +105,3 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
-
-
-def _limits(connections: int) -> httpx.Limits:
-    # As many kept alive as sends can be in flight (httpx keeps 20): past that, every
-    # send would open and close a connection of its own.
-    idle = max(connections, 20)
-    return httpx.Limits(max_connections=max(idle, 100), max_keepalive_connections=idle)

@@ -18,6 +18,7 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from parley_messenger.adapters.http_pool import provider_limits
 from parley_messenger.domain.model import OutboundMessage, ProviderOutcome
 from parley_messenger.settings import TwilioSettings
 
@@ -73,7 +74,7 @@ class TwilioSender:
         connections: int = 16,
     ) -> None:
         self._from_number = settings.from_number
-        self._http = httpx.AsyncClient(timeout=timeout, limits=_limits(connections))
+        self._http = httpx.AsyncClient(timeout=timeout, limits=provider_limits(connections))
         HTTPXClientInstrumentor.instrument_client(self._http, tracer_provider=tracer_provider)
         self._client = Client(
             username=settings.account_sid,
@@ -122,10 +123,3 @@ def _refused(error: TwilioRestException) -> ProviderOutcome:
         return ProviderOutcome.refused_for_now(code, f"Twilio refused for now ({status})")
     # The SDK's message is Twilio's text for the code; it does not echo the number.
     return ProviderOutcome.failed(code, f"Twilio refused ({status})")
-
-
-def _limits(connections: int) -> httpx.Limits:
-    # As many kept alive as sends can be in flight (httpx keeps 20): past that, every
-    # send would open and close a connection of its own.
-    idle = max(connections, 20)
-    return httpx.Limits(max_connections=max(idle, 100), max_keepalive_connections=idle)
