@@ -103,11 +103,13 @@ class InMemoryConsentStore:
             if report.debtor_id == debtor_id
         ]
 
-    async def record_delivery(self, event: DeliveryReported) -> bool:
-        if event.status not in COUNTED_STATUSES or event.proposal_id in self.contacts:
-            return False
-        self.contacts[event.proposal_id] = event
-        return True
+    async def record_deliveries(self, events: Sequence[DeliveryReported]) -> int:
+        counted = 0
+        for event in events:
+            if event.status in COUNTED_STATUSES and event.proposal_id not in self.contacts:
+                self.contacts[event.proposal_id] = event
+                counted += 1
+        return counted
 
     async def debtor_changes(self, debtor_id: str) -> list[ConsentChanged]:
         return sorted(

@@ -5,16 +5,25 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from parley_consent.adapters.database import ConsentRepository
 from parley_consent.bootstrap import create_app
 from parley_consent.domain import default_rule_set
 from parley_consent.settings import ConsentSettings
-from parley_shared.events import Channel, ConsentSource, ContactDecision, ReminderProposed, Verdict
+from parley_shared.events import (
+    Channel,
+    ConsentSource,
+    ContactDecision,
+    DeliveryReported,
+    DeliveryStatus,
+    ReminderProposed,
+    Verdict,
+)
 from parley_shared.kafka import DEAD_LETTER_REASON_HEADER, DEAD_LETTER_SOURCE_HEADER
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
@@ -264,3 +273,81 @@ async def test_each_decision_of_a_batch_continues_its_own_reminders_trace(
     # Each decision left in, and its audit row names, the trace its own reminder came in.
     assert {key: value.split("-")[1] for key, value in published.items()} == trace_ids
     assert {key: row["trace_id"] for key, row in stored.items()} == trace_ids
+
+
+def _delivery(proposal_id: uuid.UUID, status: DeliveryStatus, minutes: int) -> DeliveryReported:
+    return DeliveryReported(
+        debtor_id="d-1",
+        proposal_id=proposal_id,
+        channel=Channel.SMS,
+        status=status,
+        provider="twilio",
+        occurred_at=NOON_EASTERN + timedelta(minutes=minutes),
+    )
+
+
+async def test_a_batch_of_reports_counts_each_message_once_and_skips_a_malformed_one(
+    kafka_settings: KafkaSettings, settings: ConsentSettings, database_url: str
+) -> None:
+    topics = Topics.for_prefix(kafka_settings.topic_prefix)
+    texted, emailed, failed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    first_sent = _delivery(texted, DeliveryStatus.SENT, 1)
+    email_delivered = _delivery(emailed, DeliveryStatus.DELIVERED, 1)
+    broken = json.loads(first_sent.model_dump_json())
+    broken["status"] = "teleported"
+    reports = [
+        _delivery(texted, DeliveryStatus.FAILED, 0),  # never left: not a contact
+        first_sent,
+        json.dumps(broken).encode(),
+        _delivery(texted, DeliveryStatus.DELIVERED, 3),
+        first_sent,  # redelivered
+        _delivery(texted, DeliveryStatus.SENT, 2),  # older, arrived late
+        email_delivered,
+        _delivery(failed, DeliveryStatus.EXPIRED, 1),
+    ]
+    # Published before the service starts, so they arrive as one batch.
+    await produce_raw(
+        kafka_settings,
+        topics.deliveries,
+        [r if isinstance(r, bytes) else r.model_dump_json().encode() for r in reports],
+        key=b"d-1",
+    )
+    query = "SELECT string_agg(event_id::text, ',' ORDER BY sent_at) FROM consent.contacts"
+    async with running_app(create_app(settings, clock=FixedClock(NOON_EASTERN))):
+
+        async def counted() -> object:
+            return await _scalar(database_url, query)
+
+        assert await wait_for(counted, timeout=30)
+        dead = await read_topic(kafka_settings, topics.dead_letters, at_least=1, settle=1.0)
+
+    # One contact per message that left, from the first report that showed it left; the
+    # expired message never reached the debtor.
+    stored = str(await _scalar(database_url, query)).split(",")
+    assert sorted(stored) == sorted([str(first_sent.event_id), str(email_delivered.event_id)])
+    assert [dict(r.headers)[DEAD_LETTER_SOURCE_HEADER].decode() for r in dead] == [
+        topics.deliveries
+    ]
+    assert "status" in dict(dead[0].headers)[DEAD_LETTER_REASON_HEADER].decode()
+
+
+async def test_the_repository_counts_a_batchs_repeated_reports_once(
+    settings: ConsentSettings, database_url: str
+) -> None:
+    async with running_app(create_app(settings, clock=FixedClock(NOON_EASTERN))):
+        pass  # started once for its migrations
+    proposal_id = uuid.uuid4()
+    engine = create_async_engine(database_url)
+    try:
+        repository = ConsentRepository(engine)
+        batch = [
+            _delivery(proposal_id, DeliveryStatus.SENT, 1),
+            _delivery(proposal_id, DeliveryStatus.DELIVERED, 2),
+            _delivery(proposal_id, DeliveryStatus.SENT, 1),
+        ]
+        assert await repository.record_deliveries(batch) == 1
+        assert await repository.record_deliveries(batch) == 0
+        assert await repository.record_deliveries([]) == 0
+    finally:
+        await engine.dispose()
+    assert await _scalar(database_url, "SELECT status FROM consent.contacts") == "sent"

@@ -58,6 +58,7 @@ def create_app(
         clock=clock,
         rules=rules,
         dead_letters=DeadLetters(broker, topics.dead_letters, metrics_for(broker)),
+        tracer=tracer_provider.get_tracer("parley_consent"),
     )
     broker.include_router(kafka_router)
 

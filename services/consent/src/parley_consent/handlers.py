@@ -59,7 +59,7 @@ class ConsentChangeStore(Protocol):
 
 
 class ContactStore(Protocol):
-    async def record_delivery(self, event: DeliveryReported) -> bool: ...
+    async def record_deliveries(self, events: Sequence[DeliveryReported]) -> int: ...
 
 
 class ConsentStore(DecisionStore, ConsentChangeStore, ContactStore, Protocol):
@@ -175,16 +175,17 @@ async def apply_consent_change(
     return RecordedChange(change=change, newly_recorded=newly_recorded)
 
 
-async def count_delivery(event: DeliveryReported, *, store: ContactStore) -> bool:
-    """Count a message that left towards the debtor's caps, once per proposal."""
-    counted = await store.record_delivery(event)
+async def count_deliveries(events: Sequence[DeliveryReported], *, store: ContactStore) -> int:
+    """Count the messages of a batch of reports that left towards the debtors' caps, each
+    once per proposal; returns how many this batch counted."""
+    if not events:
+        return 0
+    counted = await store.record_deliveries(events)
     log.info(
-        "delivery report %s (%s) for proposal %s of debtor %s %s",
-        event.event_id,
-        event.status.value,
-        event.proposal_id,
-        event.debtor_id,
-        "counted as a contact" if counted else "changes no count",
+        "%d delivery reports: %d counted as contacts, %d change no count",
+        len(events),
+        counted,
+        len(events) - counted,
     )
     return counted
 

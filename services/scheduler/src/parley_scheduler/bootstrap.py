@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import SpanProcessor
 from parley_shared.clock import Clock, clock_for
 from parley_shared.database import create_engine
-from parley_shared.kafka import build_broker
+from parley_shared.kafka import DeadLetters, build_broker
+from parley_shared.metrics import metrics_for
 from parley_shared.service import ServiceParts, build_service_app
 from parley_shared.telemetry import build_tracer_provider
 from parley_shared.topics import Topics
@@ -49,7 +50,15 @@ def create_app(
         tracer_provider.get_tracer("parley_scheduler"),
     )
     checker = template_checker or MessengerTemplateChecker(settings.messenger_url)
-    broker.include_router(build_router(settings.kafka, store))
+    topics = Topics.for_prefix(settings.kafka.topic_prefix)
+    broker.include_router(
+        build_router(
+            settings.kafka,
+            store,
+            dead_letters=DeadLetters(broker, topics.dead_letters, metrics_for(broker)),
+            tracer=tracer_provider.get_tracer("parley_scheduler"),
+        )
+    )
     loop_task: list[asyncio.Task[None]] = []
 
     async def tick_forever() -> None:

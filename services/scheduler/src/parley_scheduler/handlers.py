@@ -106,13 +106,24 @@ async def publish_pending(store: SchedulerStore, publisher: Publisher, clock: Cl
     return published
 
 
-async def record_decision(decision: ContactDecision, store: SchedulerStore) -> None:
-    if not await store.record_decision(decision):
-        log.debug("decision for proposal %s was already recorded", decision.proposal_id)
+async def record_decisions(decisions: Sequence[ContactDecision], store: SchedulerStore) -> int:
+    """Store a batch of decisions, each once; returns how many were new (a redelivered
+    decision changes nothing)."""
+    if not decisions:
+        return 0
+    new = await store.record_decisions(decisions)
+    log.debug("recorded %d decisions, %d already recorded", new, len(decisions) - new)
+    return new
 
 
-async def record_delivery(report: DeliveryReported, store: SchedulerStore) -> None:
-    await store.record_delivery(report)
+async def record_deliveries(reports: Sequence[DeliveryReported], store: SchedulerStore) -> int:
+    """Store a batch of delivery outcomes, the newest per proposal; returns how many
+    proposals' outcomes changed."""
+    if not reports:
+        return 0
+    changed = await store.record_deliveries(reports)
+    log.debug("recorded %d delivery reports, %d outcomes changed", len(reports), changed)
+    return changed
 
 
 # Ticks ---------------------------------------------------------------------------------------

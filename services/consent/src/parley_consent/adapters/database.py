@@ -142,6 +142,20 @@ _INSERT_DECISIONS = text(
 ).columns(decisions.c.proposal_id)
 
 
+# Delivery reports, a batch per statement the same way; a proposal counts once.
+_INSERT_CONTACTS = text(
+    """
+    INSERT INTO consent.contacts (proposal_id, debtor_id, channel, sent_at, status, event_id)
+    SELECT * FROM unnest(
+        CAST(:proposal_id AS uuid[]), CAST(:debtor_id AS text[]), CAST(:channel AS text[]),
+        CAST(:sent_at AS timestamptz[]), CAST(:status AS text[]), CAST(:event_id AS uuid[])
+    )
+    ON CONFLICT (proposal_id) DO NOTHING
+    RETURNING proposal_id
+    """
+).columns(contacts.c.proposal_id)
+
+
 class ConsentRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -307,28 +321,28 @@ class ConsentRepository:
             )
         return histories
 
-    async def record_delivery(self, event: DeliveryReported) -> bool:
-        """Count the proposal's message as a contact the first time a report shows it left.
-
-        Returns whether this call counted it; repeated or later reports change nothing.
-        """
-        if event.status not in COUNTED_STATUSES:
-            return False
-        insert = (
-            pg_insert(contacts)
-            .values(
-                proposal_id=event.proposal_id,
-                debtor_id=event.debtor_id,
-                channel=event.channel.value,
-                sent_at=event.occurred_at,
-                status=event.status.value,
-                event_id=event.event_id,
-            )
-            .on_conflict_do_nothing(index_elements=[contacts.c.proposal_id])
-            .returning(contacts.c.proposal_id)
-        )
+    async def record_deliveries(self, events: Sequence[DeliveryReported]) -> int:
+        """Count each proposal's message as a contact the first time a report shows it
+        left, the whole batch in one statement. Returns how many this call counted;
+        repeated or later reports change nothing."""
+        first: dict[uuid.UUID, DeliveryReported] = {}
+        for event in events:
+            # The first report that counts is the one kept, as one by one.
+            if event.status in COUNTED_STATUSES:
+                first.setdefault(event.proposal_id, event)
+        if not first:
+            return 0
+        kept = list(first.values())
+        parameters = {
+            "proposal_id": [e.proposal_id for e in kept],
+            "debtor_id": [e.debtor_id for e in kept],
+            "channel": [e.channel.value for e in kept],
+            "sent_at": [e.occurred_at for e in kept],
+            "status": [e.status.value for e in kept],
+            "event_id": [e.event_id for e in kept],
+        }
         async with self._engine.begin() as connection:
-            return await connection.scalar(insert) is not None
+            return len((await connection.scalars(_INSERT_CONTACTS, parameters)).all())
 
     async def debtor_changes(self, debtor_id: str) -> list[ConsentChanged]:
         """The debtor's own consent changes, newest first."""

@@ -2,12 +2,13 @@
 
 Offsets are committed only after the handler returns (``NACK_ON_ERROR``): a failure
 before the decisions are stored and published leaves the proposals to be redelivered,
-and the stored decisions make that redelivery harmless. Undecodable consent changes and
-deliveries are sent to the dead-letter topic by the broker's middleware.
+and the stored decisions make that redelivery harmless. Undecodable consent changes are
+sent to the dead-letter topic by the broker's middleware.
 
 Proposals are consumed in batches: each batch costs a handful of queries and one round
-of publishing instead of that per proposal. Each record of a batch is decoded on its
-own, so one malformed proposal is dead-lettered without taking its batch with it.
+of publishing instead of that per proposal; delivery reports too, a batch counted in one
+statement. Each record of a batch is decoded on its own, so one malformed event is
+dead-lettered without taking its batch with it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from faststream.message import StreamMessage
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Tracer
 from parley_shared.clock import Clock
 from parley_shared.events import ContactDecision, DeliveryReported, ReminderProposed
 from parley_shared.kafka import DeadLetters, consumer_group_options
@@ -33,13 +35,15 @@ from parley_consent.domain.debtor_state import CheckedConsentChange
 from parley_consent.handlers import (
     ConsentStore,
     apply_consent_change,
-    count_delivery,
+    count_deliveries,
     decide_on_proposals,
 )
 from parley_consent.settings import ConsentSettings
 
 # Up to this many proposals are decided together.
 PROPOSAL_BATCH = 500
+# Up to this many delivery reports are counted together.
+DELIVERY_BATCH = 500
 
 
 class TraceCarriers:
@@ -101,6 +105,44 @@ def _proposal_decoder(dead_letters: DeadLetters, carriers: TraceCarriers) -> Any
     return decode
 
 
+def _delivery_decoder(
+    dead_letters: DeadLetters, reported: list[tuple[ConsumerRecord[Any, Any], DeliveryReported]]
+) -> Any:
+    """Decodes a batch of delivery reports record by record (a malformed one is
+    dead-lettered with the reason) and keeps each record in ``reported`` with its report:
+    the subscriber handles one batch at a time, the handler reads it for trace contexts."""
+
+    async def decode(message: StreamMessage[Any]) -> list[DeliveryReported]:
+        raw = message.raw_message
+        records = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+        reported.clear()
+        for record in records:
+            try:
+                reported.append((record, DeliveryReported.model_validate_json(record.value or b"")))
+            except (ValidationError, ValueError) as error:
+                await dead_letters.send_record(record, error)
+        return [report for _, report in reported]
+
+    return decode
+
+
+def _record_span(tracer: Tracer, record: ConsumerRecord[Any, Any], proposal_id: uuid.UUID) -> Span:
+    """A span for one record of a batch, in the trace the record arrived with (or the
+    batch's when it carried none), so each reminder's trace shows this service's part."""
+    headers = {key: value.decode(errors="replace") for key, value in record.headers or ()}
+    return tracer.start_span(
+        f"{record.topic} record",
+        context=propagate.extract(headers) if "traceparent" in headers else None,
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": record.topic,
+            "messaging.kafka.message.offset": record.offset,
+            "parley.proposal_id": str(proposal_id),
+        },
+    )
+
+
 def build_kafka_router(
     settings: ConsentSettings,
     *,
@@ -109,12 +151,16 @@ def build_kafka_router(
     clock: Clock,
     rules: RuleSet,
     dead_letters: DeadLetters,
+    tracer: Tracer | None = None,
 ) -> KafkaRouter:
     """The consent service's subscribers; decisions go out through ``decisions``."""
     kafka = settings.kafka
     topics = Topics.for_prefix(kafka.topic_prefix)
     router = KafkaRouter()
     carriers = TraceCarriers()
+    spans = tracer or trace.get_tracer(__name__)
+    # The records of the delivery batch being handled, for their trace contexts.
+    reported: list[tuple[ConsumerRecord[Any, Any], DeliveryReported]] = []
 
     # One consumer group per subscriber: a group whose members subscribe to different
     # topics sometimes never completes a rebalance on the embedded broker (Tansu) after a
@@ -155,12 +201,26 @@ def build_kafka_router(
     async def on_consent_changed(change: CheckedConsentChange) -> None:
         await apply_consent_change(change, store=repository)
 
-    @subscriber(
+    @router.subscriber(
         topics.deliveries,
-        "consent.deliveries",
-        "Count each message that left towards the frequency caps (once per proposal).",
+        **consumer_group_options(kafka, "consent.deliveries"),
+        batch=True,
+        max_records=DELIVERY_BATCH,
+        decoder=_delivery_decoder(dead_letters, reported),
+        description="Count each message that left towards the frequency caps (once per proposal).",
     )
-    async def on_delivery_reported(report: DeliveryReported) -> None:
-        await count_delivery(report, store=repository)
+    async def on_deliveries_reported(reports: list[DeliveryReported]) -> None:
+        # One span per report in its reminder's trace, open while the batch is stored.
+        opened = [_record_span(spans, record, report.proposal_id) for record, report in reported]
+        try:
+            await count_deliveries(reports, store=repository)
+        except Exception as error:
+            for span in opened:
+                span.record_exception(error)
+                span.set_status(trace.Status(trace.StatusCode.ERROR))
+            raise
+        finally:
+            for span in opened:
+                span.end()
 
     return router

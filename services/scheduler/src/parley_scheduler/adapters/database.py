@@ -3,6 +3,7 @@ the decisions that came back and the delivery outcomes the fallback steps wait f
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +56,28 @@ _INSERT_OUTBOX = (
     " FROM unnest(CAST($1 AS uuid[]), CAST($2 AS text[]), CAST($3 AS text[]))"
     " AS p(id, debtor_id, event)"
     " ON CONFLICT (proposal_id) DO NOTHING RETURNING proposal_id"
+)
+# Decisions and delivery outcomes arrive in batches; each batch is one statement, its
+# columns passed as arrays (the statement, and its prepared plan, is the same whatever
+# the batch size). Decisions are stored once: the first one stored stays.
+_INSERT_DECISIONS = (
+    "INSERT INTO scheduler.decisions (proposal_id, debtor_id, verdict, rule_ids,"
+    " defer_until, decided_at)"
+    " SELECT d.id, d.debtor_id, d.verdict, CAST(d.rule_ids AS jsonb), d.defer_until, d.at"
+    " FROM unnest(CAST($1 AS uuid[]), CAST($2 AS text[]), CAST($3 AS text[]),"
+    " CAST($4 AS text[]), CAST($5 AS timestamptz[]), CAST($6 AS timestamptz[]))"
+    " AS d(id, debtor_id, verdict, rule_ids, defer_until, at)"
+    " ON CONFLICT (proposal_id) DO NOTHING RETURNING proposal_id"
+)
+# The newest outcome per proposal wins; a report no older than the stored one replaces it
+# (as each report did one by one). The batch holds one report per proposal (see
+# ``newest_per_proposal``): PostgreSQL refuses to update one row twice in one statement.
+_UPSERT_DELIVERIES = (
+    "INSERT INTO scheduler.deliveries AS stored (proposal_id, debtor_id, channel, status, at)"
+    " SELECT * FROM unnest(CAST($1 AS uuid[]), CAST($2 AS text[]), CAST($3 AS text[]),"
+    " CAST($4 AS text[]), CAST($5 AS timestamptz[]))"
+    " ON CONFLICT (proposal_id) DO UPDATE SET status = excluded.status, at = excluded.at"
+    " WHERE stored.at <= excluded.at RETURNING proposal_id"
 )
 metadata = MetaData(schema=SCHEMA)
 _JSON = JSON().with_variant(JSONB(), "postgresql")
@@ -148,6 +171,17 @@ deliveries = Table(
     Column("status", String(16), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
+
+
+def newest_per_proposal(reports: Sequence[DeliveryReported]) -> list[DeliveryReported]:
+    """The newest report for each proposal in a batch; of two equally new ones, the later in
+    the batch (one by one, it would have replaced the earlier)."""
+    newest: dict[Any, DeliveryReported] = {}
+    for report in reports:
+        kept = newest.get(report.proposal_id)
+        if kept is None or kept.occurred_at <= report.occurred_at:
+            newest[report.proposal_id] = report
+    return list(newest.values())
 
 
 def _json_text_at(path: Sequence[str]) -> str:
@@ -347,40 +381,43 @@ class SchedulerStore:
 
     # Decisions and deliveries --------------------------------------------------------------
 
-    async def record_decision(self, decision: ContactDecision) -> bool:
-        """Store a decision once; a redelivered decision changes nothing."""
-        statement = (
-            insert(decisions)
-            .values(
-                proposal_id=decision.proposal_id,
-                debtor_id=decision.debtor_id,
-                verdict=decision.verdict.value,
-                rule_ids=[reason.rule_id for reason in decision.reasons],
-                defer_until=decision.defer_until,
-                decided_at=decision.occurred_at,
+    async def record_decisions(self, batch: Sequence[ContactDecision]) -> int:
+        """Store each decision once, the whole batch in one statement; a redelivered
+        decision changes nothing. Returns how many were new."""
+        if not batch:
+            return 0
+        async with self._engine.begin() as connection:
+            result = await connection.exec_driver_sql(
+                _INSERT_DECISIONS,
+                (
+                    [d.proposal_id for d in batch],
+                    [d.debtor_id for d in batch],
+                    [d.verdict.value for d in batch],
+                    [json.dumps([reason.rule_id for reason in d.reasons]) for d in batch],
+                    [d.defer_until for d in batch],
+                    [d.occurred_at for d in batch],
+                ),
             )
-            .on_conflict_do_nothing(index_elements=["proposal_id"])
-        )
-        async with self._engine.begin() as connection:
-            result = await connection.execute(statement)
-        return bool(result.rowcount)
+        return len(result.all())
 
-    async def record_delivery(self, report: DeliveryReported) -> None:
-        """Keep the newest outcome per proposal; an older report arriving late changes nothing."""
-        statement = insert(deliveries).values(
-            proposal_id=report.proposal_id,
-            debtor_id=report.debtor_id,
-            channel=report.channel.value,
-            status=report.status.value,
-            at=report.occurred_at,
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["proposal_id"],
-            set_={"status": statement.excluded.status, "at": statement.excluded.at},
-            where=deliveries.c.at <= statement.excluded.at,
-        )
+    async def record_deliveries(self, batch: Sequence[DeliveryReported]) -> int:
+        """Keep the newest outcome per proposal, the whole batch in one statement: an older
+        report arriving late changes nothing. Returns how many proposals' outcomes changed."""
+        newest = newest_per_proposal(batch)
+        if not newest:
+            return 0
         async with self._engine.begin() as connection:
-            await connection.execute(statement)
+            result = await connection.exec_driver_sql(
+                _UPSERT_DELIVERIES,
+                (
+                    [r.proposal_id for r in newest],
+                    [r.debtor_id for r in newest],
+                    [r.channel.value for r in newest],
+                    [r.status.value for r in newest],
+                    [r.occurred_at for r in newest],
+                ),
+            )
+        return len(result.all())
 
     async def repropose_due(
         self,
