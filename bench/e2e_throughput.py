@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import json
 import random
 import statistics
@@ -46,6 +44,8 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaProducer
 from parley_cli.local.stack import LocalStack, ServiceProcess
+from parley_cli.local.synthetic import CONFIRMED_AT, CONSENTED_AT, Debtor, accounts_csv
+from parley_cli.local.synthetic import make_debtors as debtors
 from parley_scheduler.domain.accounts import Account
 from parley_scheduler.domain.campaign import parse_campaign
 from parley_scheduler.domain.planning import build_proposal
@@ -58,17 +58,6 @@ from kafka_baseline import raw_pass_through
 # A Tuesday, 17:00 UTC: 12:00 in New York, 11:00 in Chicago, 17:00 in London. Every debtor
 # is hours inside the 08:00-21:00 window, however long the run takes.
 SIMULATED_START = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
-# Consent dated a few weeks before the simulated start: a recent confirmation for texts.
-CONSENTED_AT = "2026-03-02T15:00:00+00:00"
-CONFIRMED_AT = "2026-11-02T15:00:00+00:00"
-# (zone, country, region, number prefix, first subscriber number): numbers are unique per
-# debtor, so acceptance can be counted per address.
-PLACES = (
-    ("America/New_York", "US", "NY", "+1212", 2_000_000),
-    ("America/Chicago", "US", "IL", "+1312", 2_000_000),
-    ("Europe/London", "GB", "", "+447911", 200_000),
-)
-EMAIL_EVERY = 4  # every fourth debtor is reached by email, the others by text
 CAMPAIGNS = {
     "sms": "id: bench-e2e-sms\nname: Bench SMS\nsteps:\n"
     "  - day_offset: 0\n    channel: sms\n    template: first-notice\n",
@@ -76,79 +65,7 @@ CAMPAIGNS = {
     "  - day_offset: 0\n    channel: email\n    template: first-notice\n",
 }
 IMPORT_ROWS_PER_REQUEST = 50_000
-COLUMNS = (
-    "debtor_id",
-    "name",
-    "phone",
-    "email",
-    "time_zone",
-    "country",
-    "region",
-    "locale",
-    "balance",
-    "creditor",
-    "reference",
-    "days_past_due",
-    "sms_consent_evidence",
-    "sms_consented_at",
-    "phone_confirmed_at",
-    "email_provenance",
-)
-
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Debtor:
-    debtor_id: str
-    channel: str
-    address: str
-    zone: str
-    country: str
-    region: str
-
-
-def debtors(count: int, prefix: str, first: int = 0) -> list[Debtor]:
-    """``first`` shifts the numbering, so two sets of debtors share no address."""
-    made = []
-    for index in range(first, first + count):
-        zone, country, region, dialling, lowest = PLACES[index % len(PLACES)]
-        debtor_id = f"{prefix}-{index:07d}"
-        if index % EMAIL_EVERY == EMAIL_EVERY - 1:
-            channel, address = "email", f"{debtor_id}@example.com"
-        else:
-            channel, address = "sms", f"{dialling}{lowest + index // len(PLACES)}"
-        made.append(Debtor(debtor_id, channel, address, zone, country, region))
-    return made
-
-
-def accounts_csv(rows: list[Debtor]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    for debtor in rows:
-        sms = debtor.channel == "sms"
-        writer.writerow(
-            [
-                debtor.debtor_id,
-                "Alex",
-                debtor.address if sms else "",
-                "" if sms else debtor.address,
-                debtor.zone,
-                debtor.country,
-                debtor.region,
-                "en",
-                "123.45",
-                "Northwind Utilities",
-                f"NW-{debtor.debtor_id[-7:]}",
-                "45",
-                f"form-{debtor.debtor_id}" if sms else "",
-                CONSENTED_AT if sms else "",
-                CONFIRMED_AT if sms else "",
-                "" if sms else "consumer_used",
-            ]
-        )
-    return out.getvalue()
 
 
 def account_of(debtor: Debtor) -> Account:

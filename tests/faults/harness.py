@@ -5,8 +5,6 @@ records and the services' stores."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
 import time
 import uuid
@@ -21,6 +19,8 @@ from parley_cli.local.broker import LocalServiceError, TansuBroker
 from parley_cli.local.object_store import LocalObjectStore
 from parley_cli.local.ports import free_port
 from parley_cli.local.stack import LocalStack, ServiceProcess
+from parley_cli.local.synthetic import Debtor
+from parley_cli.local.synthetic import make_debtors as make_named_debtors
 from parley_shared.events import ConsentChanged, ContactDecision, DeliveryReported, ReminderProposed
 from parley_shared.kafka import DEAD_LETTER_REASON_HEADER, DEAD_LETTER_SOURCE_HEADER
 from parley_shared.metrics import EVENT_TYPE_HEADER
@@ -35,94 +35,19 @@ from twilio.request_validator import RequestValidator
 # is inside the 08:00-21:00 window with hours to spare, so outages delay reminders but do
 # not push them past their lawful deadline (a restarted service's clock starts here again).
 SIMULATED_START = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-CONSENTED_AT = "2026-03-02T15:00:00+00:00"
-CONFIRMED_AT = "2026-11-02T15:00:00+00:00"
-PLACES = (
-    ("America/New_York", "US", "NY", "+1212", 2_000_000),
-    ("America/Chicago", "US", "IL", "+1312", 2_000_000),
-    ("Europe/London", "GB", "", "+447911", 200_000),
-)
-EMAIL_EVERY = 4
 CAMPAIGNS = (
     "id: faults-sms\nname: Fault harness SMS\nsteps:\n"
     "  - day_offset: 0\n    channel: sms\n    template: first-notice\n",
     "id: faults-email\nname: Fault harness email\nsteps:\n"
     "  - day_offset: 0\n    channel: email\n    template: first-notice\n",
 )
-COLUMNS = (
-    "debtor_id",
-    "name",
-    "phone",
-    "email",
-    "time_zone",
-    "country",
-    "region",
-    "locale",
-    "balance",
-    "creditor",
-    "reference",
-    "days_past_due",
-    "sms_consent_evidence",
-    "sms_consented_at",
-    "phone_confirmed_at",
-    "email_provenance",
-)
 SANDBOX_AUTH_TOKEN = "sandbox-auth-token"  # the stand-in's and messenger's default
 # The messenger answers a send that takes longer than this (its default) as a timeout.
 MESSENGER_SEND_TIMEOUT = 10.0
 
 
-@dataclass(frozen=True)
-class Debtor:
-    debtor_id: str
-    channel: str
-    address: str
-    zone: str
-    country: str
-    region: str
-
-
 def make_debtors(count: int) -> list[Debtor]:
-    """Unique addresses per debtor, so the stand-ins' records count sends per reminder."""
-    made = []
-    for index in range(count):
-        zone, country, region, dialling, first = PLACES[index % len(PLACES)]
-        debtor_id = f"flt-{index:07d}"
-        if index % EMAIL_EVERY == EMAIL_EVERY - 1:
-            channel, address = "email", f"{debtor_id}@example.com"
-        else:
-            channel, address = "sms", f"{dialling}{first + index // len(PLACES)}"
-        made.append(Debtor(debtor_id, channel, address, zone, country, region))
-    return made
-
-
-def accounts_csv(rows: list[Debtor]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    for debtor in rows:
-        sms = debtor.channel == "sms"
-        writer.writerow(
-            [
-                debtor.debtor_id,
-                "Alex",
-                debtor.address if sms else "",
-                "" if sms else debtor.address,
-                debtor.zone,
-                debtor.country,
-                debtor.region,
-                "en",
-                "123.45",
-                "Northwind Utilities",
-                f"NW-{debtor.debtor_id[-7:]}",
-                "45",
-                f"form-{debtor.debtor_id}" if sms else "",
-                CONSENTED_AT if sms else "",
-                CONFIRMED_AT if sms else "",
-                "" if sms else "consumer_used",
-            ]
-        )
-    return out.getvalue()
+    return make_named_debtors(count, "flt")
 
 
 class FaultStack(LocalStack):
