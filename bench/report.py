@@ -22,6 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 0.25
 
 
+# What each script's histogram holds, in words a reader of the report needs.
+HISTOGRAM_AXES = {
+    "webhook_rate": "time to handle one signed webhook (ms)",
+    "optout_race": "opt-out acknowledged → last send to that address (ms; below 0: sent before)",
+}
+
+
 def _n(value: Any, digits: int = 0) -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
@@ -434,7 +441,7 @@ def write(results: dict[str, Any], out: Path, images: Path) -> None:
             picture = images / f"{name}.png"
             figure, axis = plt.subplots(figsize=(7, 3.5))
             axis.hist([1000 * float(v) for v in histogram], bins=50, color="#3b6ea5")
-            axis.set_xlabel("ms")
+            axis.set_xlabel(HISTOGRAM_AXES.get(name, "ms"))
             axis.set_ylabel("count")
             axis.set_title(title.split(" (")[0])
             figure.tight_layout()
