@@ -24,17 +24,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from parley_cli.local.synthetic import Debtor, accounts_csv
 
 from tests.faults.harness import (
     CAMPAIGNS,
     SIMULATED_START,
-    Debtor,
     FaultStack,
     Injected,
     StandInRecords,
     Stores,
     WebhookProbe,
-    accounts_csv,
     inject_malformed,
     make_debtors,
     malformed_webhooks,
