@@ -23,10 +23,11 @@ from faststream.kafka.subscriber.usecase import DefaultSubscriber
 from faststream.message import StreamMessage
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Tracer
 from parley_shared.clock import Clock
 from parley_shared.events import ContactDecision, DeliveryReported, ReminderProposed
 from parley_shared.kafka import DeadLetters, consumer_group_options
+from parley_shared.telemetry import spans_in_record_traces
 from parley_shared.topics import Topics
 from pydantic import ValidationError
 
@@ -126,23 +127,6 @@ def _delivery_decoder(
     return decode
 
 
-def _record_span(tracer: Tracer, record: ConsumerRecord[Any, Any], proposal_id: uuid.UUID) -> Span:
-    """A span for one record of a batch, in the trace the record arrived with (or the
-    batch's when it carried none), so each reminder's trace shows this service's part."""
-    headers = {key: value.decode(errors="replace") for key, value in record.headers or ()}
-    return tracer.start_span(
-        f"{record.topic} record",
-        context=propagate.extract(headers) if "traceparent" in headers else None,
-        kind=SpanKind.CONSUMER,
-        attributes={
-            "messaging.system": "kafka",
-            "messaging.destination.name": record.topic,
-            "messaging.kafka.message.offset": record.offset,
-            "parley.proposal_id": str(proposal_id),
-        },
-    )
-
-
 def build_kafka_router(
     settings: ConsentSettings,
     *,
@@ -211,16 +195,8 @@ def build_kafka_router(
     )
     async def on_deliveries_reported(reports: list[DeliveryReported]) -> None:
         # One span per report in its reminder's trace, open while the batch is stored.
-        opened = [_record_span(spans, record, report.proposal_id) for record, report in reported]
-        try:
+        traced = [(record, report.proposal_id) for record, report in reported]
+        with spans_in_record_traces(spans, traced):
             await count_deliveries(reports, store=repository)
-        except Exception as error:
-            for span in opened:
-                span.record_exception(error)
-                span.set_status(trace.Status(trace.StatusCode.ERROR))
-            raise
-        finally:
-            for span in opened:
-                span.end()
 
     return router

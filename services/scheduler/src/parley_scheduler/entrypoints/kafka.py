@@ -9,18 +9,19 @@ after the batch is durable; redelivering a batch changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
 from faststream.message import StreamMessage
-from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 from parley_shared.events import ContactDecision, DeliveryReported
 from parley_shared.kafka import DeadLetters, consumer_group_options
 from parley_shared.settings import KafkaSettings
+from parley_shared.telemetry import spans_in_record_traces
 from parley_shared.topics import Topics
 from pydantic import BaseModel, ValidationError
 
@@ -71,39 +72,13 @@ def build_router(
 
         return decode
 
-    @contextmanager
     def in_their_traces(
         items: Sequence[tuple[ConsumerRecord[Any, Any], ContactDecision | DeliveryReported]],
-    ) -> Iterator[None]:
-        """One span per record, in the trace its reminder started, open while the batch is
-        stored: each reminder's trace still shows the scheduler taking its event in. The
-        store itself runs in the batch's span (one statement serves them all)."""
-        opened = []
-        for record, event in items:
-            headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
-            opened.append(
-                spans.start_span(
-                    f"{record.topic} record",
-                    context=propagate.extract(headers) if "traceparent" in headers else None,
-                    kind=SpanKind.CONSUMER,
-                    attributes={
-                        "messaging.system": "kafka",
-                        "messaging.destination.name": record.topic,
-                        "messaging.kafka.message.offset": record.offset,
-                        "parley.proposal_id": str(event.proposal_id),
-                    },
-                )
-            )
-        try:
-            yield
-        except Exception as error:
-            for span in opened:
-                span.record_exception(error)
-                span.set_status(trace.Status(trace.StatusCode.ERROR))
-            raise
-        finally:
-            for span in opened:
-                span.end()
+    ) -> AbstractContextManager[None]:
+        """The store itself runs in the batch's span (one statement serves them all)."""
+        return spans_in_record_traces(
+            spans, [(record, event.proposal_id) for record, event in items]
+        )
 
     # One consumer group per topic: the embedded broker stalls rebalancing multi-topic groups.
     @router.subscriber(
