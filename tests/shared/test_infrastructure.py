@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from parley_messenger.bootstrap import MIGRATIONS_DIR as MESSENGER_MIGRATIONS
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
 from sqlalchemy import text
@@ -41,3 +48,53 @@ async def test_each_test_gets_its_own_database(database_url: str) -> None:
         )
         assert tables.scalar_one() == 0
     await engine.dispose()
+
+
+async def test_replicas_starting_together_migrate_once_without_failing(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Replicas started at once each run their migrations on an empty database, in
+    processes of their own (as Alembic needs): every one must succeed, and the schema
+    end at head. A barrier makes them start migrating in the same instant."""
+    count = 4
+    script = (
+        "import asyncio, pathlib, sys, time\n"
+        "from parley_messenger.bootstrap import MIGRATIONS_DIR\n"
+        "from parley_shared.database import upgrade_to_head\n"
+        "barrier = pathlib.Path(sys.argv[2])\n"
+        "(barrier / sys.argv[3]).touch()\n"
+        "while len(list(barrier.iterdir())) < int(sys.argv[4]):\n"
+        "    time.sleep(0.001)\n"
+        "asyncio.run(upgrade_to_head(MIGRATIONS_DIR, sys.argv[1]))\n"
+    )
+    replicas = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            script,
+            database_url,
+            str(tmp_path),
+            f"replica-{number}",
+            str(count),
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for number in range(count)
+    ]
+    outcomes = await asyncio.gather(*(replica.communicate() for replica in replicas))
+    failures = [
+        stderr.decode(errors="replace")[-2000:]
+        for replica, (_, stderr) in zip(replicas, outcomes, strict=True)
+        if replica.returncode != 0
+    ]
+    assert failures == []
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            versions = (
+                await connection.execute(text("SELECT version_num FROM messenger.alembic_version"))
+            ).all()
+    finally:
+        await engine.dispose()
+    config = Config()
+    config.set_main_option("script_location", str(MESSENGER_MIGRATIONS))
+    assert [row.version_num for row in versions] == ScriptDirectory.from_config(config).get_heads()

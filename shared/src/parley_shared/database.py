@@ -7,6 +7,7 @@ inside that schema), so services can share a database server without sharing tab
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 
 from alembic import command, context
@@ -46,6 +47,12 @@ async def upgrade_to_head(migrations_dir: Path, database_url: str) -> None:
     await asyncio.to_thread(command.upgrade, config, "head")
 
 
+def migration_lock_key(schema: str) -> int:
+    """The advisory lock that one schema's migrations run under: a stable 63-bit number."""
+    digest = hashlib.sha256(f"parley migrations {schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
 def run_migrations_in_env(metadata: MetaData, schema: str) -> None:
     """The body of every service's ``env.py``: online migrations over asyncpg."""
     url = context.config.get_main_option("sqlalchemy.url")
@@ -53,6 +60,12 @@ def run_migrations_in_env(metadata: MetaData, schema: str) -> None:
         raise RuntimeError("sqlalchemy.url is not set for the migration run")
 
     def migrate(connection: Connection) -> None:
+        # Replicas starting together would each try the same DDL, and all but one fail.
+        # The first to take this lock migrates; the others wait, then find nothing to do.
+        # It is held until the migration's transaction ends.
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": migration_lock_key(schema)}
+        )
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         context.configure(
             connection=connection,
