@@ -275,7 +275,7 @@ async def test_no_retry_would_start_after_the_lawful_window() -> None:
 @pytest.mark.parametrize(
     "outcome",
     [
-        ProviderOutcome.unknown("no answer from Twilio: ReadTimeout"),
+        ProviderOutcome.unknown("no answer from Twilio: timed out waiting for the answer"),
         ProviderOutcome.failed("21211", "Twilio refused (400)"),
     ],
 )

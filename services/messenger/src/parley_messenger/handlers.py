@@ -199,7 +199,8 @@ async def _send_within_window(
             return _concluded(claim, SendStatus.EXPIRED, None, closed, deps)
         if message.validity_period is not None:
             message = replace(message, validity_period=validity_period_seconds(now, lawful_until))
-        log.info(
+        # Debug: the outcome line after the call is the one ops read; retries log at info.
+        log.debug(
             "sending proposal %s (debtor %s) by %s, attempt %d",
             claim.proposal_id,
             claim.debtor_id,

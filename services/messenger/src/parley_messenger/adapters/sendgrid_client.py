@@ -1,5 +1,5 @@
 """Email through SendGrid's v3 Mail Send API: the body built with the ``sendgrid`` SDK's
-``Mail`` helpers, posted with an async, instrumented httpx client.
+``Mail`` helpers, posted over the messenger's pooled, traced aiohttp session (``http_pool``).
 
 The SDK's own transport is synchronous urllib, which would take a thread per send; the
 helpers are what carries SendGrid's knowledge of the body, so they are kept.
@@ -7,19 +7,21 @@ helpers are what carries SendGrid's knowledge of the body, so they are kept.
 
 from __future__ import annotations
 
-import httpx
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from collections.abc import Mapping
+
 from opentelemetry.sdk.trace import TracerProvider
 from sendgrid.helpers.mail import Content, CustomArg, From, Header, Mail, Personalization, To
 
-from parley_messenger.adapters.http_pool import provider_limits
+from parley_messenger.adapters.http_pool import (
+    NO_ANSWER,
+    NOT_SENT,
+    ProviderSession,
+    why_no_answer,
+)
 from parley_messenger.domain.model import OutboundMessage, ProviderOutcome
 from parley_messenger.settings import SendGridSettings
 
 REAL_HOST = "https://api.sendgrid.com"
-
-# Raised before the request was handed to the network: SendGrid never saw it.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def build_mail(message: OutboundMessage, from_email: str, from_name: str) -> Mail:
@@ -51,14 +53,13 @@ class SendGridSender:
         connections: int = 16,
     ) -> None:
         self._settings = settings
-        host = (settings.host or REAL_HOST).rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=host,
+        self._url = (settings.host or REAL_HOST).rstrip("/") + "/v3/mail/send"
+        self._session = ProviderSession(
+            tracer_provider,
             timeout=timeout,
-            limits=provider_limits(connections),
+            connections=connections,
             headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"},
         )
-        HTTPXClientInstrumentor.instrument_client(self._http, tracer_provider=tracer_provider)
 
     async def send(self, message: OutboundMessage) -> ProviderOutcome:
         try:
@@ -66,31 +67,33 @@ class SendGridSender:
         except ValueError as error:
             return ProviderOutcome.failed("invalid-address", str(error))
         try:
-            response = await self._http.post("/v3/mail/send", json=mail.get())
-        except _NOT_SENT as error:
+            async with self._session.get().post(self._url, json=mail.get()) as response:
+                # Read to the end, so the connection goes back to the pool reusable.
+                await response.read()
+                status, headers = response.status, response.headers
+        except NOT_SENT as error:
             return ProviderOutcome.refused_for_now(
                 "connect-error", f"SendGrid unreachable: {type(error).__name__}"
             )
-        except httpx.HTTPError as error:
+        except NO_ANSWER as error:
             # The request left; the answer did not come (timeout, reset).
-            return ProviderOutcome.unknown(f"no answer from SendGrid: {type(error).__name__}")
-        return _outcome(response)
+            return ProviderOutcome.unknown(f"no answer from SendGrid: {why_no_answer(error)}")
+        return _outcome(status, headers)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._session.close()
 
 
-def _outcome(response: httpx.Response) -> ProviderOutcome:
-    status = response.status_code
+def _outcome(status: int, headers: Mapping[str, str]) -> ProviderOutcome:
     if status == 202:
-        message_id = response.headers.get("X-Message-Id")
+        message_id = headers.get("X-Message-Id")
         if not message_id:
             return ProviderOutcome.unknown(f"SendGrid answered {status} without an id")
         return ProviderOutcome.sent(message_id)
     if status == 429 or status >= 500:
         # Answered before SendGrid took the message: another attempt makes no second copy.
         return ProviderOutcome.refused_for_now(
-            str(status), f"SendGrid refused for now ({status})", _retry_after(response)
+            str(status), f"SendGrid refused for now ({status})", _retry_after(headers)
         )
     if 200 <= status < 300:
         return ProviderOutcome.unknown(f"SendGrid answered {status}, not 202")
@@ -99,8 +102,8 @@ def _outcome(response: httpx.Response) -> ProviderOutcome:
     return ProviderOutcome.failed(str(status), f"SendGrid refused ({status})")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
     try:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:

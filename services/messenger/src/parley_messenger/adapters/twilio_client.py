@@ -1,8 +1,6 @@
-"""SMS through the real ``twilio`` SDK, over an instrumented httpx client.
-
-httpx (rather than the SDK's aiohttp client) because it can be built outside a running
-loop and because ``HTTPXClientInstrumentor`` gives each call a client span under this
-service's tracer provider and sends ``traceparent`` with the request.
+"""SMS through the real ``twilio`` SDK, over the messenger's pooled, traced aiohttp
+session (``http_pool``): the SDK's own async client makes a session per client and
+neither traces nor propagates ``traceparent``.
 """
 
 from __future__ import annotations
@@ -10,35 +8,36 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from parley_messenger.adapters.http_pool import provider_limits
+from parley_messenger.adapters.http_pool import (
+    NO_ANSWER,
+    NOT_SENT,
+    ProviderSession,
+    basic_authorization,
+    timeouts,
+    why_no_answer,
+)
 from parley_messenger.domain.model import OutboundMessage, ProviderOutcome
 from parley_messenger.settings import TwilioSettings
 
 log = logging.getLogger(__name__)
 
-# Errors raised before the request was fully handed to the network: the provider never
-# saw it, so reporting "failed" is certain. Anything later may have been accepted.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
-
-class HttpxTwilioHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio is untyped
-    """The SDK's async transport interface, implemented with httpx.
+class SessionTwilioHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio is untyped
+    """The SDK's async transport interface, over a shared aiohttp session.
 
     Deliberately logs nothing: the SDK's own clients log request details, and a request
     to Twilio carries a phone number and a message body.
     """
 
-    def __init__(self, client: httpx.AsyncClient, timeout: float) -> None:
+    def __init__(self, session: ProviderSession, timeout: float) -> None:
         super().__init__(log, is_async=True, timeout=timeout)
-        self._client = client
+        self._session = session
 
     async def request(
         self,
@@ -51,17 +50,20 @@ class HttpxTwilioHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio is
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> Response:
-        response = await self._client.request(
+        sent_headers = dict(headers or {})
+        if auth is not None:
+            sent_headers["Authorization"] = basic_authorization(*auth)
+        async with self._session.get().request(
             method,
             uri,
             params=params,  # type: ignore[arg-type]  # the SDK passes str-able values
             data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout or self.timeout,
-            follow_redirects=allow_redirects,
-        )
-        return Response(response.status_code, response.text, response.headers)
+            headers=sent_headers,
+            timeout=timeouts(timeout or self.timeout),
+            allow_redirects=allow_redirects,
+        ) as response:
+            text = await response.text()
+        return Response(response.status, text, dict(response.headers))
 
 
 class TwilioSender:
@@ -74,13 +76,12 @@ class TwilioSender:
         connections: int = 16,
     ) -> None:
         self._from_number = settings.from_number
-        self._http = httpx.AsyncClient(timeout=timeout, limits=provider_limits(connections))
-        HTTPXClientInstrumentor.instrument_client(self._http, tracer_provider=tracer_provider)
+        self._session = ProviderSession(tracer_provider, timeout=timeout, connections=connections)
         self._client = Client(
             username=settings.account_sid,
             password=settings.auth_token.get_secret_value(),
             account_sid=settings.account_sid,
-            http_client=HttpxTwilioHttpClient(self._http, timeout),
+            http_client=SessionTwilioHttpClient(self._session, timeout),
         )
         if settings.base_url is not None:
             self._client.api.base_url = settings.base_url.rstrip("/")
@@ -102,16 +103,16 @@ class TwilioSender:
             created = await self._client.messages.create_async(**arguments)
         except TwilioRestException as error:
             return _refused(error)
-        except _NOT_SENT as error:
+        except NOT_SENT as error:
             return ProviderOutcome.refused_for_now(
                 "connect-error", f"Twilio unreachable: {type(error).__name__}"
             )
-        except httpx.HTTPError as error:
-            return ProviderOutcome.unknown(f"no answer from Twilio: {type(error).__name__}")
+        except NO_ANSWER as error:
+            return ProviderOutcome.unknown(f"no answer from Twilio: {why_no_answer(error)}")
         return ProviderOutcome.sent(str(created.sid))
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._session.close()
 
 
 def _refused(error: TwilioRestException) -> ProviderOutcome:
