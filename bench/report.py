@@ -265,6 +265,14 @@ def write(results: dict[str, Any], out: Path, images: Path) -> None:
             "just before.",
             "",
         ]
+        messengers = e2e.get("messenger_processes", 1)
+        if messengers > 1:
+            lines += [
+                f"The messenger ran as {messengers} processes in one consumer group, as a "
+                "deployment scales it (it costs the most CPU per reminder); the other "
+                "services ran one process each.",
+                "",
+            ]
         rows = []
         for run in e2e["runs"]:
             thr = run["throughput"]
@@ -307,15 +315,26 @@ def write(results: dict[str, Any], out: Path, images: Path) -> None:
         cpu = top.get("cpu_ms_per_reminder", {})
         if cpu:
             lines += [
-                "CPU time each process spent per reminder during the largest run (user + "
-                "system; much less disturbed by other load than wall time; PostgreSQL and the "
-                "broker not included):",
+                "CPU time per reminder during the largest run (user + system; much less "
+                "disturbed by other load than wall time). The last row is the rest of what "
+                "the machine did meanwhile: the broker, PostgreSQL and the bench itself.",
                 "",
             ]
-            lines += _table(
-                ["process", "CPU ms per reminder"],
-                [[name, f"{value:.2f}"] for name, value in sorted(cpu.items())],
-            )
+            cpu_rows = [[name, f"{value:.2f}"] for name, value in sorted(cpu.items())]
+            if "other_cpu_ms_per_reminder" in top:
+                cpu_rows.append(
+                    ["broker, PostgreSQL, bench", f"{top['other_cpu_ms_per_reminder']:.2f}"]
+                )
+                total = sum(cpu.values()) + top["other_cpu_ms_per_reminder"]
+                cpu_rows.append(["**all**", f"**{total:.2f}**"])
+            lines += _table(["process", "CPU ms per reminder"], cpu_rows)
+            if "busy_cores" in top:
+                lines += [
+                    f"The machine's {top['cores']} cores were {top['busy_cores']:.2f} cores "
+                    "busy on average during that run: the throughput is what the CPU per "
+                    "reminder above allows on this machine.",
+                    "",
+                ]
         every = all(
             run["throughput"]["missing"] == 0 and run["throughput"]["duplicated"] == 0
             for run in e2e["runs"]
