@@ -1,6 +1,6 @@
 """SMS through the real ``twilio`` SDK, over the messenger's pooled, traced aiohttp
-session (``http_pool``): the SDK's own async client makes a session per client and
-neither traces nor propagates ``traceparent``.
+session (``http_pool``): the SDK's own async client neither makes client spans nor
+sends ``traceparent``.
 """
 
 from __future__ import annotations
