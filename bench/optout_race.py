@@ -399,6 +399,11 @@ class RaceResult:
                 d is not None and d > self.limit for d in self.deltas.values()
             ),
             "started_over_limit": len(self.started_late),
+            # Sends whose start line was missing from the messenger's log: judged by their
+            # arrival only (a later moment, so a stricter test), never silently passed.
+            "sends_without_start_line": sum(
+                d is not None and self.starts.get(a) is None for a, d in self.deltas.items()
+            ),
             "violations_over_limit": len(self.violations),
             "suppressions_recorded": self.suppressions_recorded,
             "consent_opt_outs_recorded_sms_stop": self.consent_recorded.get("sms_stop", 0),
