@@ -121,6 +121,24 @@ def _row_values(record: SendRecord) -> dict[str, Any]:
     }
 
 
+# The columns of a claim, and the ones a finished send updates.
+_SEND_COLUMNS = tuple(sends.c.keys())
+_OUTCOME_COLUMNS = (
+    "proposal_id",
+    "status",
+    "provider_message_id",
+    "error_code",
+    "detail",
+    "finished_at",
+)
+
+
+def _as_arrays(records: list[SendRecord], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    """One array per column, as the batch statements below take their parameters."""
+    rows = [_row_values(record) for record in records]
+    return {name: [row[name] for row in rows] for name in names}
+
+
 def _record(row: Any) -> SendRecord:
     return SendRecord(
         proposal_id=row.proposal_id,
@@ -138,22 +156,6 @@ def _record(row: Any) -> SendRecord:
         address=row.address,
     )
 
-
-_SEND_COLUMNS = (
-    "proposal_id",
-    "debtor_id",
-    "channel",
-    "status",
-    "provider",
-    "provider_message_id",
-    "error_code",
-    "detail",
-    "claimed_at",
-    "finished_at",
-    "trace_id",
-    "span_id",
-    "address",
-)
 
 # Claims and outcomes of many sends each take one statement, every column one array
 # parameter: the statement text is the same whatever the batch size, so SQLAlchemy and
@@ -213,8 +215,7 @@ class SendStore:
         occurrence only: the later one gets that claim back as the row already there."""
         if not records:
             return []
-        claims = [_row_values(record) for record in records]
-        parameters = {name: [claim[name] for claim in claims] for name in _SEND_COLUMNS}
+        parameters = _as_arrays(records, _SEND_COLUMNS)
         async with self._engine.begin() as connection:
             inserted = set((await connection.scalars(_CLAIM_SENDS, parameters)).all())
             # Rows of the same proposal as an earlier list entry are not inserted twice.
@@ -250,14 +251,7 @@ class SendStore:
         outcome stored, in the order of ``records``."""
         if not records:
             return []
-        parameters = {
-            "proposal_id": [record.proposal_id for record in records],
-            "status": [record.status.value for record in records],
-            "provider_message_id": [record.provider_message_id for record in records],
-            "error_code": [record.error_code for record in records],
-            "detail": [record.detail for record in records],
-            "finished_at": [record.finished_at for record in records],
-        }
+        parameters = _as_arrays(records, _OUTCOME_COLUMNS)
         async with self._engine.begin() as connection:
             stored = set((await connection.scalars(_FINISH_SENDS, parameters)).all())
         return [record.proposal_id in stored for record in records]
