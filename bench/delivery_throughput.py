@@ -259,7 +259,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument(
-        "--concurrency", type=int, nargs="+", default=[1, 16], help="send_concurrency values"
+        "--concurrency", type=int, nargs="+", default=[1, 16, 64], help="send_concurrency values"
     )
     parser.add_argument(
         "--batch-size", type=int, default=100, help="decision_batch_size (decisions per batch)"

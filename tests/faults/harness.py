@@ -221,10 +221,11 @@ class DeadLetter:
 
 
 async def read_dead_letters(
-    bootstrap: str, expected_keys: set[str], timeout: float = 120.0
+    bootstrap: str, expected_keys: set[str], timeout: float = 300.0
 ) -> list[DeadLetter]:
     """The dead-letter topic from the start, until every expected key is there (services
-    restarted late in the run may still be catching up) or ``timeout`` runs out."""
+    restarted late in the run may still be catching up, and a fetch from the broker's S3
+    log slows as the log grows) or ``timeout`` runs out."""
     consumer = AIOKafkaConsumer(
         Topics.for_prefix("").dead_letters,
         bootstrap_servers=bootstrap,
@@ -258,6 +259,22 @@ async def read_dead_letters(
     finally:
         await consumer.stop()
     return letters
+
+
+def dead_letters_logged(services: list[ServiceProcess]) -> dict[str, Counter[str]]:
+    """How many bad events each service says it dead-lettered, by source topic, from its
+    log (kept across restarts): set beside what the topic holds, it tells a service that
+    never moved an event from an event the topic lost."""
+    logged: dict[str, Counter[str]] = {}
+    for service in services:
+        counts: Counter[str] = Counter()
+        if service.log_path.exists():
+            for line in service.log_path.read_text(errors="replace").splitlines():
+                if "dead-lettered a message from " in line:
+                    source = line.split("dead-lettered a message from ", 1)[1].split(":", 1)[0]
+                    counts[source] += 1
+        logged[service.name] = counts
+    return logged
 
 
 def twilio_signature(url: str, form: dict[str, str], token: str = SANDBOX_AUTH_TOKEN) -> str:

@@ -6,12 +6,15 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from parley_messenger.bootstrap import MIGRATIONS_DIR as MESSENGER_MIGRATIONS
+from parley_shared.database import create_engine
 from parley_shared.settings import KafkaSettings
 from parley_shared.topics import Topics
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.support.kafka import payloads, produce_raw, read_topic
@@ -48,6 +51,48 @@ async def test_each_test_gets_its_own_database(database_url: str) -> None:
         )
         assert tables.scalar_one() == 0
     await engine.dispose()
+
+
+async def _backend_of_a_pooled_connection_killed_while_idle(
+    database_url: str, ping_idle_for_seconds: float
+) -> tuple[int, int]:
+    """Use a pooled connection, have PostgreSQL end its backend while it sits in the pool
+    (as a server restart would), wait past 0.3 s, then use the pool again: the backend
+    pids before and after."""
+    engine = create_engine(database_url, ping_idle_for_seconds=ping_idle_for_seconds)
+    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            before = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": before})
+        await asyncio.sleep(0.3)
+        async with engine.connect() as connection:
+            after = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        return before, after
+    finally:
+        await engine.dispose()
+        await admin.dispose()
+
+
+async def test_a_connection_that_died_while_idle_is_replaced_before_use(
+    database_url: str,
+) -> None:
+    before, after = await _backend_of_a_pooled_connection_killed_while_idle(
+        database_url, ping_idle_for_seconds=0.2
+    )
+    assert after != before
+
+
+async def test_a_connection_used_moments_ago_is_not_checked_again(database_url: str) -> None:
+    """The other side of the same setting: within the idle time the pool trusts the
+    connection, so the dead one is only found by the statement (which then fails and
+    the caller's retry or redelivery takes over). This is what makes the check above the
+    ping's doing, not the pool's."""
+    with pytest.raises(DBAPIError):
+        await _backend_of_a_pooled_connection_killed_while_idle(
+            database_url, ping_idle_for_seconds=60
+        )
 
 
 async def test_replicas_starting_together_migrate_once_without_failing(

@@ -8,24 +8,64 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from pathlib import Path
+from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy import MetaData, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+# A pooled connection handed back this recently was working a moment ago. Checking it
+# again before every transaction (three round trips on asyncpg) cost the busy messenger
+# more than some of its statements; one idle for longer is checked first, so a
+# PostgreSQL restart while a service was quiet costs no request an error.
+PING_CONNECTIONS_IDLE_FOR_SECONDS = 1.0
 
-def create_engine(database_url: str, tracer_provider: TracerProvider | None = None) -> AsyncEngine:
-    engine = create_async_engine(database_url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+def create_engine(
+    database_url: str,
+    tracer_provider: TracerProvider | None = None,
+    *,
+    ping_idle_for_seconds: float = PING_CONNECTIONS_IDLE_FOR_SECONDS,
+) -> AsyncEngine:
+    engine = create_async_engine(database_url, pool_size=5, max_overflow=5)
+    _ping_connections_idle_for(engine.sync_engine, ping_idle_for_seconds)
     if tracer_provider is not None:
         SQLAlchemyInstrumentor().instrument(
             engine=engine.sync_engine, tracer_provider=tracer_provider, enable_commenter=False
         )
     return engine
+
+
+def _ping_connections_idle_for(engine: Engine, seconds: float) -> None:
+    """Check a pooled connection before use when it sat idle for ``seconds`` or more; a
+    dead one is replaced (the pool retries the checkout on ``DisconnectionError``)."""
+
+    def idle_from_now(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    event.listen(engine, "connect", idle_from_now)
+    event.listen(engine, "checkin", idle_from_now)
+
+    # The driver's errors as the dialect presents them; anything else is a bug, not a
+    # dead connection, and surfaces as it is.
+    driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since < seconds:
+            return
+        try:
+            dbapi_connection.ping()
+        except driver_error as error:
+            raise DisconnectionError("pooled connection no longer answers") from error
 
 
 async def ping(engine: AsyncEngine) -> bool:

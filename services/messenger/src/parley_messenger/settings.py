@@ -56,6 +56,8 @@ class MessengerSettings(ServiceSettings):
     decision_batch_size: int = Field(
         default=100, ge=1, le=5000, description="Most decisions taken from Kafka in one batch."
     )
+    # More sends in flight raise throughput but slow each event loop's answers, opt-outs
+    # included (measured in docs/messenger.md, "Throughput").
     send_concurrency: int = Field(
         default=16,
         ge=1,

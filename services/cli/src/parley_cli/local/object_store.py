@@ -7,8 +7,8 @@ acknowledged. Used by the fault tests and benchmarks, not by the demo.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -54,15 +54,22 @@ class LocalObjectStore:
     def start(self, timeout: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        server = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which(
-            "moto_server"
-        )
-        if server is None:
-            raise LocalServiceError("moto_server is not installed (the moto[server] package)")
+        if importlib.util.find_spec("moto") is None:
+            raise LocalServiceError("moto is not installed (the moto[server] package)")
         log = (self.workdir / "moto.log").open("wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        self._process = subprocess.Popen(  # noqa: S603 - our own environment's script
-            [server, "-H", "127.0.0.1", "-p", str(self.port)],
+        # moto's server with indexed prefix listings (see s3_server): plain moto rescans
+        # the whole bucket for each listing and slows the broker as its log grows.
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "parley_cli.local.s3_server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
             cwd=self.workdir,
             env=env,
             stdout=log,

@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Tracer
 from parley_shared.events import ConsentChanged, ContactDecision, DeliveryReported
@@ -87,6 +88,7 @@ def build_router(
         max_records=batch_size,
         # The offsets are committed only after every send's outcome is in the database.
         **consumer_group_options(kafka, "messenger"),
+        decoder=_records_undecoded,
         title="messenger: deliver approved decisions",
         description="Sends each approved proposal's message once, and reports the outcome.",
     )
@@ -134,6 +136,13 @@ def build_router(
         await handlers.apply_consent_change(change, deps.suppressions)
 
     return router
+
+
+async def _records_undecoded(message: StreamMessage[Any]) -> Any:
+    """The batch's records as they came: the handler validates each one itself (a bad one
+    is dead-lettered alone), so FastStream's own decoding, which parses and JSON-decodes
+    every record again, would be thrown away."""
+    return message.raw_message
 
 
 def _confirmed_at_batch_end(
