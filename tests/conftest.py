@@ -1,5 +1,5 @@
-"""Session-wide real infrastructure for the suite: a Tansu broker and an embedded PostgreSQL,
-started from wheels; each test gets fresh topics, consumer groups and its own database."""
+"""Real infrastructure for the suite, started from wheels: a Tansu broker per test module and
+one embedded PostgreSQL; each test gets fresh topics, consumer groups and its own database."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """A broker per test module: it starts in about a second, and a module's tests cannot
+    meet the state a whole session leaves in the broker's memory (thousands of topics)."""
     broker = TansuBroker(workdir=tmp_path_factory.mktemp("tansu"))
     broker.start()
     yield broker
@@ -59,3 +61,26 @@ async def database_url(local_postgres: EmbeddedPostgres) -> AsyncIterator[str]:
     async with admin.connect() as connection:
         await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     await admin.dispose()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """One closing line, after pytest's own summary, naming every test that did not pass:
+    CI keeps only the end of a long run's output, where the per-test lines may be cut off."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    not_passed = [
+        f"{report.nodeid} ({outcome}{'' if outcome == 'failed' else ' at ' + report.when}: "
+        f"{_first_line_of_crash(report)})"
+        for outcome in ("failed", "error")
+        for report in reporter.stats.get(outcome, [])
+        if hasattr(report, "nodeid")
+    ]
+    if not_passed:
+        reporter.write_line(f"not passed ({len(not_passed)}): " + "; ".join(not_passed))
+
+
+def _first_line_of_crash(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = str(getattr(crash, "message", "")).strip()
+    return message.splitlines()[0][:200] if message else "no message"

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from parley_cli.local.broker import LocalServiceError, TansuBroker
 from parley_cli.local.object_store import LocalObjectStore
 from parley_cli.local.ports import free_port
@@ -259,6 +260,39 @@ async def read_dead_letters(
     finally:
         await consumer.stop()
     return letters
+
+
+async def consumer_lags(bootstrap: str) -> dict[str, int]:
+    """Records each consumer group has yet to commit, summed over its partitions: how far
+    behind the services' consumers were when the run settled."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        groups = [g for g, _ in await admin.list_consumer_groups() if not g.startswith("faults-")]
+    finally:
+        await admin.close()
+    lags: dict[str, int] = {}
+    for group in sorted(groups):
+        # A member that never subscribes reads the group's offsets without joining it (the
+        # broker here does not answer the admin client's offset request).
+        reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+        await reader.start()
+        try:
+            partitions = [
+                TopicPartition(topic, number)
+                for topic in sorted(await reader.topics())
+                for number in sorted(reader.partitions_for_topic(topic) or ())
+            ]
+            ends = await reader.end_offsets(partitions)
+            lag = 0
+            for partition in partitions:
+                done = await reader.committed(partition)
+                if done is not None:
+                    lag += max(ends[partition] - done, 0)
+            lags[group] = lag
+        finally:
+            await reader.stop()
+    return lags
 
 
 def dead_letters_logged(services: list[ServiceProcess]) -> dict[str, Counter[str]]:

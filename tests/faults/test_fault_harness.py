@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka.errors import KafkaError
 from parley_cli.local.synthetic import Debtor, accounts_csv
 
 from tests.faults.harness import (
@@ -34,6 +35,7 @@ from tests.faults.harness import (
     StandInRecords,
     Stores,
     WebhookProbe,
+    consumer_lags,
     dead_letters_logged,
     inject_malformed,
     make_debtors,
@@ -314,6 +316,11 @@ async def test_nothing_twice_nothing_lost_under_faults(stack: FaultStack) -> Non
             "select address, debtor_id, status from messenger.sends"
         )
     }
+    lags: dict[str, int] | str
+    try:  # a diagnostic only: it must not fail the run
+        lags = await asyncio.wait_for(consumer_lags(stack.broker.bootstrap_servers), 120)
+    except (TimeoutError, KafkaError) as error:
+        lags = f"not read ({type(error).__name__})"
     dead_letters = await read_dead_letters(
         stack.broker.bootstrap_servers, {injected.key for injected in run.injected}
     )
@@ -366,7 +373,8 @@ async def test_nothing_twice_nothing_lost_under_faults(stack: FaultStack) -> Non
         f"logged by the services: {logged_letters}\n"
         f"  forged/broken webhooks: {Counter(p.status for p in run.probes)}\n"
         f"  stand-in polls retried: {dict(run.poll_errors)}\n"
-        f"  settled: {outcome}; health: {health}",
+        f"  settled: {outcome}; health: {health}\n"
+        f"  consumer lag when settled: {lags}",
         flush=True,
     )
 
