@@ -120,7 +120,7 @@ def floor_section(floor: dict[str, Any]) -> list[str]:
         "text one request through the messenger's own twilio SDK sender to a provider that "
         "answers with fixed bytes. Twilio's Messages API takes one recipient per request; "
         "an email is charged nothing for its request, as if it shared one with 1,000 others. "
-        "Everything else (decide, templates, the send ledger, tracing export, the scheduler) "
+        "Everything else (decide, templates, the send ledger, tracing, the scheduler) "
         "counts as free.",
         "",
     ]

@@ -17,7 +17,15 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-CONTRACTS = Path("/work/shared/contracts")
+
+def _contracts_folder() -> Path:
+    """The providers' specs sit in ``shared/contracts`` beside the checkout; a clone made
+    elsewhere (CI's, a temp dir) falls back to the workplace's copy."""
+    beside_checkout = Path(__file__).resolve().parents[3] / "shared" / "contracts"
+    return beside_checkout if beside_checkout.is_dir() else Path("/work/shared/contracts")
+
+
+CONTRACTS = _contracts_folder()
 TWILIO_SPEC = CONTRACTS / "twilio" / "twilio_api_v2010.json"
 SENDGRID_SPEC = CONTRACTS / "sendgrid" / "tsg_mail_v3.json"
 LOOPBACK = [{"url": "http://127.0.0.1:{port}", "variables": {"port": {"default": "8190"}}}]
